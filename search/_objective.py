@@ -1,0 +1,227 @@
+"""The Optuna objective: sample a candidate from a space, train it, record what it measured."""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import optuna
+from optuna.artifacts import upload_artifact
+from optuna_integration import KerasPruningCallback
+
+from search._devices import device_description
+from search._observers import ObserverGroup, TrialOutcome, TrialStart
+from search._training import TrainResult, fit_candidate, prepare_model
+from search.data import Dataset
+from spaces import Space, TrialParams
+
+__all__ = ["MODEL_ARTIFACT_ATTR", "OBJECTIVES", "Objective", "failure_reason"]
+
+_log = logging.getLogger(__name__)
+
+#: the user attribute naming the Optuna artifact that holds a trial's trained model
+MODEL_ARTIFACT_ATTR = "model_artifact_id"
+
+#: what ``--objectives`` can combine: the measured value and its direction
+OBJECTIVES: dict[str, tuple[str, optuna.study.StudyDirection]] = {
+    "accuracy": ("val_accuracy", optuna.study.StudyDirection.MAXIMIZE),
+    "time": ("training_seconds", optuna.study.StudyDirection.MINIMIZE),
+    "params": ("param_count", optuna.study.StudyDirection.MINIMIZE),
+}
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A one-line reason for a failed trial."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:500]
+
+
+class _EpochForwarder(keras.callbacks.Callback):
+    """Forwards every epoch's logs to the observers and keeps them for a pruned trial's record."""
+
+    def __init__(self, trial: optuna.trial.Trial, observers: ObserverGroup) -> None:
+        super().__init__()
+        self.trial, self.observers = trial, observers
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        self.observers.on_epoch_end(self.trial, epoch, logs)
+
+
+@dataclass
+class Objective:
+    """Trains one candidate per trial; the value is the best validation accuracy over its epochs.
+
+    Args:
+        space: the family searched.
+        data: the data set, loaded once per process and shared by every trial.
+        max_epochs: cap on every candidate's epochs; also Hyperband's maximum resource.
+        observers: console/MLflow observers, called at each step of a trial.
+        artifact_store: where the model of every new best trial is kept (Optuna artifacts).
+        verbose: show Keras' per-epoch output.
+        objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
+        prune: report each epoch to Optuna's pruner (single-objective studies only).
+    """
+
+    space: Space
+    data: Dataset
+    max_epochs: int
+    observers: ObserverGroup
+    artifact_store: Any | None = None
+    verbose: bool = False
+    objectives: tuple[str, ...] = ("accuracy",)
+    prune: bool = True
+
+    def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
+        candidate = self.space.sample(TrialParams(trial))
+        epochs = min(candidate.train.epochs, self.max_epochs)
+        trial.set_user_attr("epochs_planned", epochs)
+        trial.set_user_attr("device", device_description())
+        forwarder = _EpochForwarder(trial, self.observers)
+        callbacks: list[keras.callbacks.Callback] = [forwarder]
+        if self.prune:
+            callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
+        try:
+            model = prepare_model(self.space, candidate, self.data)
+            trial.set_user_attr("param_count", int(model.count_params()))
+            self.observers.on_trial_start(
+                TrialStart(
+                    trial=trial,
+                    family=self.space.name,
+                    params=dict(trial.params),
+                    candidate=candidate,
+                    model=model,
+                    epochs=epochs,
+                    preset=trial.user_attrs.get("preset"),
+                )
+            )
+            result = fit_candidate(
+                self.space,
+                candidate,
+                self.data,
+                max_epochs=self.max_epochs,
+                callbacks=callbacks,
+                verbose=self.verbose,
+                model=model,
+            )
+        except optuna.TrialPruned:
+            done = len(forwarder.history.get("val_accuracy", []))
+            trial.set_user_attr("pruned_epoch", done)
+            trial.set_user_attr("epochs_run", done)
+            self._record_partial(trial, forwarder.history)
+            self.observers.on_trial_end(
+                TrialOutcome(
+                    trial,
+                    optuna.trial.TrialState.PRUNED,
+                    None,
+                    metrics=self._metrics_of(trial),
+                    history=forwarder.history,
+                    pruned_epoch=done,
+                )
+            )
+            raise
+        except Exception as exc:
+            reason = failure_reason(exc)
+            trial.set_user_attr("fail_reason", reason)
+            self._record_partial(trial, forwarder.history)
+            self.observers.on_trial_end(
+                TrialOutcome(
+                    trial,
+                    optuna.trial.TrialState.FAIL,
+                    None,
+                    metrics=self._metrics_of(trial),
+                    history=forwarder.history,
+                    error=reason,
+                )
+            )
+            raise
+        self._record(trial, result)
+        self._keep_if_best(trial, result)
+        self.observers.on_trial_end(
+            TrialOutcome(
+                trial,
+                optuna.trial.TrialState.COMPLETE,
+                result.val_accuracy,
+                metrics=self._metrics_of(trial),
+                history=result.history,
+                model=result.model,
+            )
+        )
+        if len(self.objectives) == 1 and self.objectives[0] == "accuracy":
+            return result.val_accuracy
+        attrs = trial.user_attrs
+        return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+
+    @staticmethod
+    def _record(trial: optuna.trial.Trial, result: TrainResult) -> None:
+        trial.set_user_attr("val_accuracy", result.val_accuracy)
+        trial.set_user_attr("best_epoch", result.best_epoch + 1)
+        trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("training_seconds", round(result.train_seconds, 3))
+        trial.set_user_attr("seconds_per_epoch", round(result.seconds_per_epoch, 3))
+        trial.set_user_attr("images_per_second", round(result.images_per_second, 1))
+        trial.set_user_attr("param_count", result.param_count)
+
+    @staticmethod
+    def _record_partial(trial: optuna.trial.Trial, history: dict[str, list[float]]) -> None:
+        seconds = history.get("epoch_seconds", [])
+        if seconds:
+            trial.set_user_attr("training_seconds", round(sum(seconds), 3))
+            trial.set_user_attr("seconds_per_epoch", round(sum(seconds) / len(seconds), 3))
+        accs = [a for a in history.get("val_accuracy", []) if math.isfinite(a)]
+        if accs:
+            trial.set_user_attr("val_accuracy", max(accs))
+
+    @staticmethod
+    def _metrics_of(trial: optuna.trial.Trial) -> dict[str, float]:
+        keys = (
+            "val_accuracy",
+            "training_seconds",
+            "seconds_per_epoch",
+            "images_per_second",
+            "param_count",
+            "epochs_run",
+            "best_epoch",
+        )
+        attrs = trial.user_attrs
+        return {k: float(attrs[k]) for k in keys if isinstance(attrs.get(k), int | float)}
+
+    def _keep_if_best(self, trial: optuna.trial.Trial, result: TrainResult) -> None:
+        """Store the model of a trial that beats every completed trial so far."""
+        if self.artifact_store is None or not self._is_best(trial, result):
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"trial-{trial.number}.keras"
+            result.model.save(path)
+            artifact_id = upload_artifact(
+                artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial
+            )
+        trial.set_user_attr(MODEL_ARTIFACT_ATTR, artifact_id)
+
+    def _is_best(self, trial: optuna.trial.Trial, result: TrainResult) -> bool:
+        """Beats every completed trial (one objective) or is dominated by none (several)."""
+        study = trial.study
+        if len(self.objectives) == 1:
+            try:
+                return result.val_accuracy > study.best_value
+            except ValueError:  # no completed trial yet
+                return True
+        attrs = trial.user_attrs
+        mine = [float(attrs[OBJECTIVES[n][0]]) for n in self.objectives]
+        signs = [1 if OBJECTIVES[n][1] == optuna.study.StudyDirection.MAXIMIZE else -1 for n in self.objectives]
+        for other in study.best_trials:
+            theirs = other.values
+            if all(s * t >= s * m for s, t, m in zip(signs, theirs, mine)) and any(
+                s * t > s * m for s, t, m in zip(signs, theirs, mine)
+            ):
+                return False
+        return True

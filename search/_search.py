@@ -1,0 +1,244 @@
+"""One search: open everything, check everything, then run the study and summarise it.
+
+Every input is checked (family, numbers, data, storage, the study's identity) before anything is
+written, so bad input leaves the stores as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+
+from search._devices import configure_threads, device_description
+from search._objective import OBJECTIVES, Objective
+from search._observers import ObserverGroup, TrialObserver
+from search._study import (
+    DEFAULT_STORAGE,
+    StorageError,
+    enqueue_presets,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    open_study,
+    redact,
+)
+from search._summary import ProgressPrinter, SearchSummary, evaluate_best, summarize
+from search.data import DataError, Dataset, load_dataset
+from spaces import Space, get_space
+
+__all__ = ["SearchSettings", "UsageError", "prepare", "run_search"]
+
+_log = logging.getLogger("search")
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2, nothing stored."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything ``python -m search.run`` takes; see ``--help`` for each."""
+
+    family: str
+    dataset: str | None = None  # None: the family's default data set
+    study_name: str | None = None  # None: "<family>-<dataset>"
+    storage: str = DEFAULT_STORAGE
+    artifacts: str = "storage/artifacts"  # Optuna artifact store: the best models
+    n_trials: int | None = 20
+    timeout: float | None = None  # seconds
+    max_epochs: int = 10
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    seed: int | None = None
+    val_fraction: float = 0.1
+    limit: int | None = None
+    enqueue_presets: bool = False
+    objectives: tuple[str, ...] = ("accuracy",)
+    verbose: bool = False
+    evaluate: bool = True  # evaluate the best configuration on the test set at the end
+    threads: int | None = None  # TensorFlow intra-op threads (None: TensorFlow's default)
+    tracking_uri: str | None = None  # MLflow; None: $MLFLOW_TRACKING_URI or sqlite in mlruns/
+    track: bool = True  # log to MLflow
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dataset_name(self) -> str:
+        if self.dataset is not None:
+            return self.dataset
+        return get_space(self.family).default_dataset
+
+    @property
+    def resolved_study_name(self) -> str:
+        if self.study_name:
+            return self.study_name
+        return f"{self.family}-{Path(self.dataset_name).stem}"
+
+
+@dataclass
+class Prepared:
+    """A search with every input checked and opened."""
+
+    settings: SearchSettings
+    space: Space
+    data: Dataset
+    study: optuna.Study
+    artifact_store: FileSystemArtifactStore
+
+
+def _check_numbers(s: SearchSettings) -> None:
+    if s.n_trials is not None and s.n_trials < 1:
+        raise UsageError(f"--n-trials must be a positive whole number, not {s.n_trials}")
+    if s.timeout is not None and s.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, not {s.timeout:g}")
+    if s.max_epochs < 1:
+        raise UsageError(f"--max-epochs must be at least 1, not {s.max_epochs}")
+    if not 0 < s.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1, not {s.val_fraction:g}")
+    if s.limit is not None and s.limit < 1:
+        raise UsageError(f"--limit must be a positive whole number, not {s.limit}")
+    if s.seed is not None and s.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {s.seed}")
+    unknown = [o for o in s.objectives if o not in OBJECTIVES]
+    if unknown or not s.objectives or s.objectives[0] != "accuracy" or len(set(s.objectives)) != len(s.objectives):
+        raise UsageError(
+            f"--objectives must start with accuracy and may add time or params, not {','.join(s.objectives)}"
+        )
+
+
+def prepare(settings: SearchSettings) -> Prepared:
+    """Check every input and open data, storage and study, in an order that writes nothing
+    until everything else is known to be right.
+
+    Raises:
+        UsageError: one line saying what is wrong.
+    """
+    try:
+        space = get_space(settings.family)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    _check_numbers(settings)
+    multi = len(settings.objectives) > 1
+    try:
+        sampler = make_sampler(settings.sampler, settings.seed, multi)
+        pruner = make_pruner("none" if multi else settings.pruner, settings.max_epochs)
+    except (KeyError, ValueError) as exc:
+        raise UsageError(str(exc.args[0]) if isinstance(exc, ValueError) else f"unknown {exc}") from None
+    configure_threads(settings.threads)
+    try:
+        data = load_dataset(
+            settings.dataset_name,
+            val_fraction=settings.val_fraction,
+            limit=settings.limit,
+            seed=settings.seed or 0,
+        )
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        storage = open_storage(settings.storage)
+    except StorageError as exc:
+        raise UsageError(str(exc)) from None
+    attrs = {
+        "family": settings.family,
+        "dataset": settings.dataset_name,
+        "objectives": list(settings.objectives),
+    }
+    directions = [OBJECTIVES[o][1] for o in settings.objectives]
+    try:
+        study = open_study(
+            storage,
+            settings.resolved_study_name,
+            directions=directions,
+            sampler=sampler,
+            pruner=pruner,
+            attrs=attrs,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:  # the database went away between open and use
+        raise UsageError(f"cannot use storage {redact(settings.storage)}: {type(exc).__name__}") from None
+    store = FileSystemArtifactStore(_artifact_dir(settings.artifacts))
+    return Prepared(settings, space, data, study, store)
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+def _artifact_dir(path: str) -> str:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_search(
+    prepared: Prepared, observers: list[TrialObserver] | None = None
+) -> SearchSummary:
+    """Run the trials of one invocation and return its summary (test evaluation included)."""
+    s, study = prepared.settings, prepared.study
+    group = ObserverGroup(observers or [])
+    if s.enqueue_presets:
+        queued = enqueue_presets(study, prepared.space, s.dataset_name)
+        if queued:
+            _log.info("enqueued presets: %s", ", ".join(queued))
+    _log.info(
+        "study %s: %s on %s, %s, sampler %s, pruner %s, storage %s",
+        study.study_name,
+        s.family,
+        prepared.data.summary(),
+        device_description(),
+        s.sampler,
+        "none" if len(s.objectives) > 1 else s.pruner,
+        redact(s.storage),
+    )
+    objective = Objective(
+        space=prepared.space,
+        data=prepared.data,
+        max_epochs=s.max_epochs,
+        observers=group,
+        artifact_store=prepared.artifact_store,
+        verbose=s.verbose,
+        objectives=s.objectives,
+        prune=len(s.objectives) == 1 and s.pruner != "none",
+    )
+    before = _finished(study)
+    group.on_search_start(study)
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        study.optimize(
+            objective,
+            n_trials=s.n_trials,
+            timeout=s.timeout,
+            catch=(Exception,),
+            callbacks=[ProgressPrinter()],
+            gc_after_trial=True,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
+    summary = summarize(
+        study,
+        family=s.family,
+        dataset=s.dataset_name,
+        trials_this_run=_finished(study) - before,
+        wall_seconds=time.perf_counter() - start,
+        objectives=s.objectives,
+    )
+    if s.evaluate and summary.best and not interrupted and len(s.objectives) == 1:
+        summary.evaluation = evaluate_best(
+            study,
+            summary.best[0],
+            prepared.space,
+            prepared.data,
+            max_epochs=s.max_epochs,
+            artifact_store=prepared.artifact_store,
+        )
+    group.on_search_end(study, summary)
+    if interrupted:
+        raise KeyboardInterrupt
+    return summary

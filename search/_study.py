@@ -1,0 +1,207 @@
+"""Studies: storage, sampler and pruner by name, creating or resuming a study, enqueueing presets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+from spaces import Space
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "PRUNERS",
+    "SAMPLERS",
+    "StorageError",
+    "enqueue_presets",
+    "make_pruner",
+    "make_sampler",
+    "open_storage",
+    "open_study",
+    "redact",
+]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = "sqlite:///storage/optuna.db"
+
+#: how often a running trial proves it is alive, and after how long without a sign it is failed
+HEARTBEAT_SECONDS = 30
+GRACE_SECONDS = 90
+#: how often a trial whose worker died is retried
+MAX_RETRY = 2
+
+
+class StorageError(Exception):
+    """The study storage cannot be opened: malformed URL, unreachable server, unusable file."""
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for logs and tags."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open an Optuna storage URL (any SQLAlchemy database URL, or ``journal:///path``).
+
+    Relational storages get Optuna's heartbeat, so a trial whose worker died is marked failed
+    and retried (:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`). SQLite gets a long busy
+    timeout, so several local processes and a watching dashboard do not fail with
+    "database is locked".
+
+    Raises:
+        StorageError: with a one-line reason (the password never appears in it).
+    """
+    safe = redact(url)
+    if url.startswith("journal://"):
+        path = url.removeprefix("journal://")
+        if not path:
+            raise StorageError(f"malformed journal storage URL {safe!r}: use journal:///path/to/file.log")
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(path))
+        except OSError as exc:
+            raise StorageError(f"cannot open journal storage {safe}: {exc}") from None
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:
+        raise StorageError(f"malformed storage URL {safe!r} (expected e.g. {DEFAULT_STORAGE})") from None
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            folder = Path(database).parent
+            if url == DEFAULT_STORAGE:
+                folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir():
+                raise StorageError(f"cannot open {safe}: folder {folder} does not exist")
+        engine_kwargs["connect_args"] = {"timeout": 120}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+        if parsed.get_backend_name() == "postgresql":
+            engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+    except ImportError as exc:
+        raise StorageError(f"cannot open {safe}: missing database driver ({exc.name})") from None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open storage {safe}: {first}".replace(url, safe)) from None
+
+
+SAMPLERS: dict[str, Callable[[int | None, bool], optuna.samplers.BaseSampler]] = {
+    # multivariate TPE models the knobs jointly; constant_liar keeps parallel workers apart
+    "tpe": lambda seed, multi: optuna.samplers.TPESampler(
+        seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8
+    ),
+    "random": lambda seed, multi: optuna.samplers.RandomSampler(seed=seed),
+    "cmaes": lambda seed, multi: optuna.samplers.CmaEsSampler(
+        seed=seed, warn_independent_sampling=False
+    ),
+    "gp": lambda seed, multi: optuna.samplers.GPSampler(seed=seed),
+    "qmc": lambda seed, multi: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
+    "nsga2": lambda seed, multi: optuna.samplers.NSGAIISampler(seed=seed),
+}
+
+PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda max_epochs: optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=max_epochs, reduction_factor=3
+    ),
+    "median": lambda max_epochs: optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+    "successive-halving": lambda max_epochs: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=1, reduction_factor=3
+    ),
+    "none": lambda max_epochs: optuna.pruners.NopPruner(),
+}
+
+
+def make_sampler(name: str, seed: int | None, multi_objective: bool) -> optuna.samplers.BaseSampler:
+    """The sampler called ``name`` (see :data:`SAMPLERS`)."""
+    if name == "gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ValueError("--sampler gp needs PyTorch: pip install '.[gp]'") from None
+    return SAMPLERS[name](seed, multi_objective)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """The pruner called ``name`` (see :data:`PRUNERS`)."""
+    return PRUNERS[name](max_epochs)
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    *,
+    directions: Sequence[optuna.study.StudyDirection],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    attrs: dict[str, Any],
+) -> optuna.Study:
+    """Create the study, or resume it when it exists with the same family, data and objectives.
+
+    Raises:
+        ValueError: the existing study was made for another family, data set or objectives.
+    """
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        for key in ("family", "dataset"):
+            old = existing.user_attrs.get(key)
+            if old is not None and old != attrs[key]:
+                raise ValueError(
+                    f"study {name!r} was made for {key} {old!r}, not {attrs[key]!r}: "
+                    "choose another --study-name"
+                )
+        if list(existing.directions) != list(directions):
+            raise ValueError(
+                f"study {name!r} has other objectives ({len(existing.directions)}): "
+                "choose another --study-name"
+            )
+        _log.info("resuming study %s (%d trials so far)", name, len(existing.trials))
+        return existing
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        directions=list(directions),
+        load_if_exists=True,
+    )
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    return study
+
+
+def enqueue_presets(study: optuna.Study, space: Space, dataset: str) -> list[str]:
+    """Put the family's presets for ``dataset`` first in the study, once each; returns their names."""
+    done = {t.user_attrs.get("preset") for t in study.get_trials(deepcopy=False)}
+    queued = []
+    for preset in space.presets.values():
+        if preset.dataset != dataset or preset.name in done:
+            continue
+        study.enqueue_trial(dict(preset.params), user_attrs={"preset": preset.name})
+        queued.append(preset.name)
+    return queued

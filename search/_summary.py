@@ -1,0 +1,206 @@
+"""What a person reads: one line per trial while the study runs, and the final summary."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+from optuna.artifacts import download_artifact
+from optuna.trial import FrozenTrial, TrialState
+
+from search._objective import MODEL_ARTIFACT_ATTR
+from search._training import fit_candidate
+from search.data import Dataset, one_hot
+from spaces import Space
+
+__all__ = ["ProgressPrinter", "SearchSummary", "TestEvaluation", "evaluate_best", "summarize"]
+
+_log = logging.getLogger("search")
+
+#: shown for every trial, when sampled: the knobs every family shares
+_KEY_PARAMS = ("optimizer", "learning_rate", "batch_size")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2e}" if value and abs(value) < 1e-2 else f"{value:.3g}"
+    return str(value)
+
+
+def trial_line(trial: FrozenTrial, best: float | None) -> str:
+    """``trial 7  complete  val_acc 0.9012 (best 0.9102)  10 epochs  45.2s  306,906 params  adam lr=1e-3 batch=128``."""
+    attrs = trial.user_attrs
+    head = f"trial {trial.number:>3}"
+    if attrs.get("preset"):
+        head += f" [{attrs['preset']}]"
+    acc = attrs.get("val_accuracy")
+    parts = [head]
+    if trial.state == TrialState.COMPLETE:
+        parts.append("complete")
+    elif trial.state == TrialState.PRUNED:
+        parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}")
+    else:
+        state = "failed" if trial.state == TrialState.FAIL else trial.state.name.lower()
+        parts.append(f"{state}: {attrs.get('fail_reason', 'no reason recorded')}")
+    if isinstance(acc, float):
+        parts.append(f"val_acc {acc:.4f}" + (f" (best {best:.4f})" if best is not None else ""))
+    if trial.state == TrialState.COMPLETE:
+        parts.append(f"{attrs.get('epochs_run', '?')} epochs")
+    if "training_seconds" in attrs:
+        parts.append(f"{attrs['training_seconds']:.1f}s")
+    if "param_count" in attrs:
+        parts.append(f"{attrs['param_count']:,} params")
+    params = trial.params
+    knobs = [f"{k}={_fmt(params[k])}" for k in _KEY_PARAMS if k in params]
+    return "  ".join(parts + knobs)
+
+
+class ProgressPrinter:
+    """Optuna study callback that logs one line per finished trial."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        best = None
+        if len(study.directions) == 1:
+            try:
+                best = study.best_value
+            except ValueError:
+                best = None
+        _log.info("%s", trial_line(trial, best))
+
+
+@dataclass
+class TestEvaluation:
+    """The best configuration evaluated once on the held-out test set."""
+
+    trial_number: int
+    accuracy: float
+    loss: float
+    y_true: np.ndarray = field(repr=False)
+    y_pred: np.ndarray = field(repr=False)  # predicted class per test image
+    model: keras.Model | None = field(default=None, repr=False)
+    retrained: bool = False  # the stored model was missing, so the params were trained again
+
+
+def _load_model(study: optuna.Study, trial: FrozenTrial, store: Any) -> keras.Model | None:
+    artifact_id = trial.user_attrs.get(MODEL_ARTIFACT_ATTR)
+    if store is None or not artifact_id:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        try:
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
+        except Exception as exc:
+            _log.warning("model of trial %d not available (%s); training it again", trial.number, exc)
+            return None
+        return keras.models.load_model(path)
+
+
+def evaluate_best(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    space: Space,
+    data: Dataset,
+    *,
+    max_epochs: int,
+    artifact_store: Any | None,
+) -> TestEvaluation:
+    """Evaluate ``trial``'s model on the test set (retraining its params if the model is gone)."""
+    model = _load_model(study, trial, artifact_store)
+    retrained = model is None
+    if model is None:
+        candidate = space.from_params(trial.params)
+        model = fit_candidate(space, candidate, data, max_epochs=max_epochs).model
+    loss, accuracy = model.evaluate(
+        data.x_test, one_hot(data.y_test, data.num_classes), batch_size=512, verbose=0
+    )
+    y_pred = np.argmax(model.predict(data.x_test, batch_size=512, verbose=0), axis=1)
+    evaluation = TestEvaluation(
+        trial.number, float(accuracy), float(loss), data.y_test, y_pred, model, retrained
+    )
+    study.set_user_attr(
+        "test_evaluation",
+        {"trial": trial.number, "accuracy": evaluation.accuracy, "loss": evaluation.loss},
+    )
+    return evaluation
+
+
+@dataclass
+class SearchSummary:
+    """The end of a ``search.run`` invocation."""
+
+    study_name: str
+    family: str
+    dataset: str
+    counts: dict[str, int]  # complete, pruned, failed, running (whole study)
+    trials_this_run: int
+    wall_seconds: float
+    best: list[FrozenTrial]  # the best trial, or the Pareto front of a multi-objective study
+    evaluation: TestEvaluation | None = None
+    objectives: tuple[str, ...] = ("accuracy",)
+
+    def lines(self) -> list[str]:
+        """The summary as lines of text."""
+        c = self.counts
+        out = [
+            f"study {self.study_name} ({self.family} on {self.dataset}): "
+            f"{c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed "
+            f"({self.trials_this_run} this run, {self.wall_seconds:.0f}s wall time)",
+        ]
+        if not self.best:
+            out.append("no completed trial yet")
+            return out
+        if len(self.objectives) > 1:
+            out.append(f"Pareto front ({', '.join(self.objectives)}): {len(self.best)} trials")
+            for t in self.best:
+                vals = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(self.objectives, t.values))
+                out.append(f"  trial {t.number}: {vals}")
+            return out
+        t = self.best[0]
+        attrs = t.user_attrs
+        out.append(
+            f"best trial {t.number}"
+            + (f" [{attrs['preset']}]" if attrs.get("preset") else "")
+            + f": validation accuracy {t.value:.4f}, {attrs.get('training_seconds', 0):.1f}s training, "
+            f"{attrs.get('param_count', 0):,} params"
+        )
+        if self.evaluation is not None:
+            e = self.evaluation
+            out.append(
+                f"test accuracy of the best configuration: {e.accuracy:.4f} (loss {e.loss:.4f}"
+                + (", retrained" if e.retrained else "")
+                + ")"
+            )
+        out.append("best params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
+        return out
+
+
+def summarize(
+    study: optuna.Study,
+    *,
+    family: str,
+    dataset: str,
+    trials_this_run: int,
+    wall_seconds: float,
+    objectives: tuple[str, ...],
+) -> SearchSummary:
+    """Count the study's trials and find its best (or its Pareto front)."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {
+        "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "running": sum(t.state == TrialState.RUNNING for t in trials),
+    }
+    best: list[FrozenTrial] = []
+    if counts["complete"]:
+        best = list(study.best_trials) if len(study.directions) > 1 else [study.best_trial]
+    return SearchSummary(
+        study.study_name, family, dataset, counts, trials_this_run, wall_seconds, best,
+        objectives=objectives,
+    )  # fmt: skip

@@ -1,0 +1,167 @@
+"""Training one candidate: build, compile, fit with validation every epoch, measure.
+
+Nothing here knows about Optuna or MLflow: callers pass extra Keras callbacks (pruning, epoch
+observers, checkpoints) and get a :class:`TrainResult` back.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from search.data import Dataset, one_hot
+from spaces import Candidate, Space
+
+__all__ = ["EpochTimer", "NonFiniteLossError", "TrainResult", "fit_candidate", "prepare_model"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: the configuration diverged."""
+
+
+@dataclass
+class TrainResult:
+    """What one training run measured."""
+
+    history: dict[str, list[float]]  # per-epoch Keras logs: loss, accuracy, val_loss, val_accuracy, learning_rate
+    val_accuracy: float  # best validation accuracy over the epochs (the objective)
+    best_epoch: int  # 0-based epoch of that accuracy; the returned model holds its weights
+    epochs_run: int
+    train_seconds: float  # wall time of model.fit, validation included
+    seconds_per_epoch: float
+    param_count: int
+    images_per_second: float  # training images processed per second of fit time
+    model: keras.Model = field(repr=False)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records each epoch's wall time and the learning rate in the logs (``epoch_seconds``, ``learning_rate``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+        if logs is not None:
+            logs["epoch_seconds"] = self.seconds[-1]
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class _BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best validation accuracy, in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best = -math.inf
+        self.best_epoch = -1
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        acc = (logs or {}).get("val_accuracy")
+        if acc is not None and acc > self.best:
+            self.best, self.best_epoch = float(acc), epoch
+            self.weights = self.model.get_weights()
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stops at the first non-finite loss and remembers where."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad_epoch: int | None = None
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad_epoch = self._epoch
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+
+def prepare_model(space: Space, candidate: Candidate, data: Dataset) -> keras.Model:
+    """A freshly built and compiled model, after clearing the previous trial's graph."""
+    keras.backend.clear_session()
+    gc.collect()
+    model = space.build_model(candidate, data.input_shape, data.num_classes)
+    space.compile(model, candidate)
+    return model
+
+
+def fit_candidate(
+    space: Space,
+    candidate: Candidate,
+    data: Dataset,
+    *,
+    max_epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: bool = False,
+    initial_epoch: int = 0,
+    model: keras.Model | None = None,
+) -> TrainResult:
+    """Train ``candidate`` on the training split, validating on the validation split each epoch.
+
+    Args:
+        space: the candidate's family.
+        candidate: architecture and training settings.
+        data: the data set (its test split is not touched).
+        max_epochs: cap on the candidate's own epoch count.
+        callbacks: extra Keras callbacks, called after the platform's own.
+        verbose: show Keras' per-epoch progress.
+        initial_epoch: resume at this epoch (with ``model`` restored from a checkpoint).
+        model: an already prepared model (e.g. restored); built fresh when None.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite.
+    """
+    epochs = min(candidate.train.epochs, max_epochs)
+    if model is None:
+        model = prepare_model(space, candidate, data)
+    timer, best, nan_guard = EpochTimer(), _BestWeights(), _StopOnNonFinite()
+    start = time.perf_counter()
+    history = model.fit(
+        data.x_train,
+        one_hot(data.y_train, data.num_classes),
+        batch_size=candidate.train.batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
+        callbacks=[
+            timer,
+            nan_guard,
+            *candidate.train.schedule_callbacks(epochs),
+            best,
+            *callbacks,
+        ],
+        verbose=2 if verbose else 0,
+    )
+    seconds = time.perf_counter() - start
+    if nan_guard.bad_epoch is not None:
+        raise NonFiniteLossError(f"loss became non-finite in epoch {nan_guard.bad_epoch + 1}")
+    if best.weights is not None:
+        model.set_weights(best.weights)
+    epochs_run = len(timer.seconds)
+    return TrainResult(
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        val_accuracy=best.best,
+        best_epoch=best.best_epoch,
+        epochs_run=epochs_run,
+        train_seconds=seconds,
+        seconds_per_epoch=seconds / max(1, epochs_run),
+        param_count=int(model.count_params()),
+        images_per_second=len(data.x_train) * epochs_run / max(seconds, 1e-9),
+        model=model,
+    )

@@ -1,0 +1,137 @@
+"""``python -m search.run --study FAMILY``: search a model family's space with Optuna.
+
+Running the same command again resumes the same study. See ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
+from search._search import SearchSettings, UsageError, prepare, run_search  # noqa: E402
+from search._study import DEFAULT_STORAGE, PRUNERS, SAMPLERS  # noqa: E402
+from spaces import FAMILIES, get_space  # noqa: E402
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+_log = logging.getLogger("search")
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``20m`` or ``2h``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 600, 20m or 2h)")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def build_parser() -> ArgumentParser:
+    """The command line of ``search.run``."""
+    p = ArgumentParser(
+        prog="python -m search.run",
+        description="Search hyperparameters of a Keras model family with Optuna; "
+        "the same command resumes the study.",
+    )
+    p.add_argument("--study", required=True, metavar="FAMILY", help=f"model family: {', '.join(FAMILIES)}")
+    p.add_argument("--show-space", action="store_true", help="print the family's parameters, ranges and presets, then exit")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", help="fashion_mnist (default), mnist, cifar10, a .npz file or an image folder")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the training set (default 0.1)")
+    g.add_argument("--limit", type=int, help="train on a stratified subset of this many images (quick runs)")
+    g = p.add_argument_group("search")
+    g.add_argument("--n-trials", type=int, help="trials to run in this invocation (default 20; with --timeout, none)")
+    g.add_argument("--timeout", type=_duration, help="stop starting trials after this long: 600, 20m, 2h")
+    g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
+    g.add_argument("--sampler", choices=sorted(SAMPLERS), default="tpe", help="default tpe")
+    g.add_argument("--pruner", choices=sorted(PRUNERS), default="hyperband", help="default hyperband")
+    g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
+    g.add_argument("--seed", type=int, help="seed of the sampler and the data split")
+    g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
+    g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: all cores)")
+    g = p.add_argument_group("storage and tracking")
+    g.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    g.add_argument("--study-name", help="default: FAMILY-DATASET")
+    g.add_argument("--artifacts", default="storage/artifacts", help="folder for the best models (default storage/artifacts)")
+    g.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+    g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
+    g.add_argument("--verbose", action="store_true", help="show Keras' per-epoch output")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    """Turn parsed arguments into :class:`SearchSettings`."""
+    n_trials = args.n_trials
+    if n_trials is None and args.timeout is None:
+        n_trials = 20
+    return SearchSettings(
+        family=args.study,
+        dataset=args.dataset,
+        study_name=args.study_name,
+        storage=args.storage,
+        artifacts=args.artifacts,
+        n_trials=n_trials,
+        timeout=args.timeout,
+        max_epochs=args.max_epochs,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        limit=args.limit,
+        enqueue_presets=args.enqueue_presets,
+        objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+        verbose=args.verbose,
+        evaluate=not args.no_test,
+        threads=args.threads,
+        tracking_uri=args.tracking_uri,
+        track=not args.no_mlflow,
+    )
+
+
+def show_space(family: str) -> None:
+    """Print a family's parameters with their ranges, then its presets."""
+    space = get_space(family)
+    _log.info("%s: %s (default data set %s)", space.name, space.summary, space.default_dataset)
+    params = space.describe()
+    width = max(len(n) for n in params)
+    for name, param in params.items():
+        _log.info("  %s  %s", name.ljust(width), param.describe())
+    _log.info("presets:")
+    for preset in space.presets.values():
+        count = f", {preset.param_count:,} params" if preset.param_count else ""
+        _log.info("  %s (document %s, %s%s): %s", preset.name, preset.source, preset.dataset, count, preset.description)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    with exit_on_usage_error("search.run"):
+        if args.show_space:
+            try:
+                show_space(args.study)
+            except KeyError as exc:
+                raise UsageError(exc.args[0]) from None
+            return 0
+        settings = settings_from_args(args)
+        prepared = prepare(settings)
+        from search.tracking import observers_for  # imported late: MLflow is slow to import
+
+        try:
+            summary = run_search(prepared, observers_for(settings))
+        except KeyboardInterrupt:
+            return 130
+        for line in summary.lines():
+            _log.info("%s", line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""End to end: ``python -m search.run`` on a small subset of the real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search import run
+
+SMALL = ["--limit", "400", "--max-epochs", "2", "--seed", "1", "--no-mlflow"]
+
+
+def _args(tmp_path: Path, *extra: str, family: str = "cnn") -> list[str]:
+    return [
+        "--study", family,
+        "--storage", f"sqlite:///{tmp_path}/optuna.db",
+        "--artifacts", str(tmp_path / "artifacts"),
+        *SMALL,
+        *extra,
+    ]  # fmt: skip
+
+
+def _study(tmp_path: Path, name: str = "cnn-fashion_mnist") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_search_stores_trials_summarises_and_resumes(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run.main(_args(tmp_path, "--n-trials", "3", "--pruner", "none")) == 0
+    out = capsys.readouterr().out
+    study = _study(tmp_path)
+    trials = study.get_trials()
+    assert len(trials) == 3
+    assert out.count("trial ") >= 3
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete, out
+    for t in complete:
+        attrs = t.user_attrs
+        assert 0.0 <= t.value <= 1.0
+        assert attrs["val_accuracy"] == pytest.approx(t.value)
+        assert 1 <= attrs["epochs_run"] <= 2
+        assert attrs["param_count"] > 0 and attrs["training_seconds"] > 0
+        assert attrs["seconds_per_epoch"] > 0 and attrs["device"].startswith(("CPU", "GPU"))
+    evaluation = study.user_attrs["test_evaluation"]
+    assert evaluation["trial"] == study.best_trial.number
+    assert 0.0 <= evaluation["accuracy"] <= 1.0
+    assert "test accuracy of the best configuration" in out
+    assert f"best trial {study.best_trial.number}" in out
+
+    # The same command again continues the same study.
+    assert run.main(_args(tmp_path, "--n-trials", "2", "--pruner", "none")) == 0
+    assert len(_study(tmp_path).trials) == 5
+
+
+def test_presets_run_first_and_failures_do_not_stop_the_study(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spaces import get_space
+
+    space = get_space("cnn")
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="cnn-fashion_mnist", storage=storage, direction="maximize")
+    study.set_user_attr("family", "cnn")
+    study.set_user_attr("dataset", "fashion_mnist")
+    # A valid point of the space that cannot be built: 5x5 valid convolutions shrink 28x28 to nothing.
+    bad = dict(space.presets["doc002_basic_cnn"].params)
+    bad.update({"n_blocks": 5, "convs_per_block": 3, "kernel_size": 5})
+    for i in range(3, 5):
+        bad.update({f"filters_{i}": 8, f"pool_{i}": False, f"dropout_{i}": 0.0})
+    study.enqueue_trial(bad)
+
+    code = run.main(_args(tmp_path, "--n-trials", "3", "--enqueue-presets", "--pruner", "none"))
+    assert code == 0
+    trials = _study(tmp_path).get_trials()
+    waiting = [t.user_attrs.get("preset") for t in trials if t.state == TrialState.WAITING]
+    assert waiting == ["doc003_cnn_dropout07"]  # queued for the next invocation
+    trials = [t for t in trials if t.state.is_finished()]
+    assert trials[0].state == TrialState.FAIL
+    assert "smaller than the 5x5 kernel" in trials[0].user_attrs["fail_reason"]
+    presets = [t.user_attrs.get("preset") for t in trials[1:]]
+    assert presets == ["doc001_cnn_tanh", "doc002_basic_cnn"]
+    assert all(t.state == TrialState.COMPLETE for t in trials[1:])
+    out = capsys.readouterr().out
+    assert "failed: ValueError" in out and "[doc002_basic_cnn]" in out
+
+
+def test_aggressive_pruner_prunes(keras_home: Path, tmp_path: Path) -> None:
+    args = _args(tmp_path, "--n-trials", "8", "--pruner", "successive-halving", "--max-epochs", "3")
+    assert run.main(args) == 0
+    trials = _study(tmp_path).get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t in trials]
+    for t in pruned:
+        assert t.user_attrs["pruned_epoch"] == len(t.intermediate_values)
+        assert t.user_attrs["pruned_epoch"] < 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--study", "nosuch"], "unknown model family 'nosuch'; choose one of: "),
+        (["--n-trials", "-3"], "--n-trials must be a positive whole number"),
+        (["--max-epochs", "0"], "--max-epochs must be at least 1"),
+        (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1"),
+        (["--timeout", "soon"], "invalid duration"),
+        (["--storage", "notaurl"], "malformed storage URL"),
+        (["--storage", "postgresql://user:s3cret@127.0.0.1:1/db"], "cannot open storage"),
+        (["--objectives", "time"], "--objectives must start with accuracy"),
+        (["--sampler", "magic"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_stores_nothing(
+    keras_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    assert run.main(_args(tmp_path, "--n-trials", "1", "--pruner", "none")) == 0
+    db = tmp_path / "optuna.db"
+    before = _digest(db)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        run.main(_args(tmp_path, "--n-trials", "1") + extra)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert "s3cret" not in err[0]
+    assert _digest(db) == before
+
+
+def test_missing_data_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "nodata.npz"
+    with pytest.raises(SystemExit) as exited:
+        run.main(_args(tmp_path, "--dataset", str(empty), "--n-trials", "1"))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nodata.npz" in err[0]
+    assert not (tmp_path / "optuna.db").exists()
+
+
+def test_show_space_lists_knobs_and_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["--study", "cnn", "--show-space"]) == 0
+    out = capsys.readouterr().out
+    for knob in ("learning_rate", "optimizer", "filters_0", "dropout_0", "lr_schedule", "hflip"):
+        assert knob in out
+    assert "doc001_cnn_tanh" in out and "306,906 params" in out
