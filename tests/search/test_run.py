@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import shutil
 from pathlib import Path
 
 import optuna
@@ -11,7 +14,7 @@ from optuna.trial import TrialState
 
 from search import run
 
-SMALL = ["--limit", "400", "--max-epochs", "2", "--seed", "1", "--no-mlflow"]
+SMALL = ["--limit", "300", "--max-epochs", "2", "--seed", "1", "--no-mlflow"]
 
 
 def _args(tmp_path: Path, *extra: str, family: str = "cnn") -> list[str]:
@@ -32,12 +35,19 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_search_stores_trials_summarises_and_resumes(
-    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run.main(_args(tmp_path, "--n-trials", "3", "--pruner", "none")) == 0
-    out = capsys.readouterr().out
-    study = _study(tmp_path)
+@pytest.fixture(scope="module")
+def searched(keras_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One small 3-trial search, shared by the tests that only read its results."""
+    folder = tmp_path_factory.mktemp("searched")
+    capture = io.StringIO()
+    with contextlib.redirect_stdout(capture):
+        assert run.main(_args(folder, "--n-trials", "3", "--pruner", "none")) == 0
+    return folder, capture.getvalue()
+
+
+def test_search_stores_trials_and_summarises(searched: tuple[Path, str]) -> None:
+    folder, out = searched
+    study = _study(folder)
     trials = study.get_trials()
     assert len(trials) == 3
     assert out.count("trial ") >= 3
@@ -55,10 +65,15 @@ def test_search_stores_trials_summarises_and_resumes(
     assert 0.0 <= evaluation["accuracy"] <= 1.0
     assert "test accuracy of the best configuration" in out
     assert f"best trial {study.best_trial.number}" in out
+    assert "3 complete, 0 pruned, 0 failed (3 this run" in out or "failed (3 this run" in out
 
-    # The same command again continues the same study.
-    assert run.main(_args(tmp_path, "--n-trials", "2", "--pruner", "none")) == 0
-    assert len(_study(tmp_path).trials) == 5
+
+def test_same_command_resumes_the_study(searched: tuple[Path, str], tmp_path: Path) -> None:
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
+    assert run.main(_args(tmp_path, "--n-trials", "1", "--pruner", "none")) == 0
+    study = _study(tmp_path)
+    assert len(study.trials) == 4
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]
 
 
 def test_presets_run_first_and_failures_do_not_stop_the_study(
@@ -94,14 +109,23 @@ def test_presets_run_first_and_failures_do_not_stop_the_study(
 
 
 def test_aggressive_pruner_prunes(keras_home: Path, tmp_path: Path) -> None:
-    args = _args(tmp_path, "--n-trials", "8", "--pruner", "successive-halving", "--max-epochs", "3")
+    from spaces import get_space
+
+    # Small models, some with a hopeless learning rate: successive halving must stop those early.
+    base = dict(get_space("cnn").presets["doc002_basic_cnn"].params)
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="cnn-fashion_mnist", storage=storage, direction="maximize")
+    for lr in (3e-3, 2e-3, 1e-5, 1.5e-5, 1e-5, 2e-5):
+        study.enqueue_trial({**base, "learning_rate": lr, "optimizer": "sgd", "momentum": 0.0})
+    args = _args(tmp_path, "--n-trials", "6", "--pruner", "successive-halving", "--max-epochs", "3")
     assert run.main(args) == 0
     trials = _study(tmp_path).get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned, [t.state for t in trials]
+    assert pruned, [(t.state, t.intermediate_values) for t in trials]
     for t in pruned:
         assert t.user_attrs["pruned_epoch"] == len(t.intermediate_values)
         assert t.user_attrs["pruned_epoch"] < 3
+        assert t.params["learning_rate"] < 1e-4
 
 
 @pytest.mark.parametrize(
@@ -119,13 +143,13 @@ def test_aggressive_pruner_prunes(keras_home: Path, tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_stores_nothing(
-    keras_home: Path,
+    searched: tuple[Path, str],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
     message: str,
 ) -> None:
-    assert run.main(_args(tmp_path, "--n-trials", "1", "--pruner", "none")) == 0
+    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
     db = tmp_path / "optuna.db"
     before = _digest(db)
     capsys.readouterr()
