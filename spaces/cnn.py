@@ -41,7 +41,7 @@ class CnnArch:
     padding: str  # "same" (001) or "valid" (002, 003)
     activation: str  # conv activation: relu, tanh (001's pick), leaky relu, elu, swish
     batch_norm: bool  # after every conv (001, 003)
-    pooling: str  # "max" (every document; 003: other pooling hurt) or "avg"; asked only if a block pools
+    pooling: str  # "max" (every document; 003: other pooling hurt) or "avg"; asked if a block pools
     dense: tuple[DenseLayer, ...]
     dense_activation: str  # asked only if there are dense layers
     dense_batch_norm: bool  # 001 normalised its dense layer too
