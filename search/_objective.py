@@ -15,8 +15,9 @@ from optuna.artifacts import upload_artifact
 from optuna_integration import KerasPruningCallback
 
 from search._devices import device_description
+from search._faults import Checkpoints
 from search._observers import ObserverGroup, TrialOutcome, TrialStart
-from search._training import TrainResult, fit_candidate, prepare_model
+from search._training import TrainResult, TrialTimeBudget, fit_candidate, prepare_model
 from search.data import Dataset
 from spaces import Space, TrialParams
 
@@ -70,6 +71,9 @@ class Objective:
         verbose: show Keras' per-epoch output.
         objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
         prune: report each epoch to Optuna's pruner (single-objective studies only).
+        trial_seconds: stop (prune) a trial still training after this long (None: no limit).
+        checkpoints: save the model after every epoch, so a retried trial resumes from its
+            predecessor's last completed epoch; deleted when the trial ends (None: no checkpoints).
     """
 
     space: Space
@@ -80,6 +84,8 @@ class Objective:
     verbose: bool = False
     objectives: tuple[str, ...] = ("accuracy",)
     prune: bool = True
+    trial_seconds: float | None = None
+    checkpoints: Checkpoints | None = None
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
         candidate = self.space.sample(TrialParams(trial))
@@ -88,10 +94,25 @@ class Objective:
         trial.set_user_attr("device", device_description())
         forwarder = _EpochForwarder(trial, self.observers)
         callbacks: list[keras.callbacks.Callback] = [forwarder]
+        resume = self.checkpoints.restore(trial) if self.checkpoints else None
+        saver = None
+        if self.checkpoints is not None:
+            saver = self.checkpoints.callback(trial, resume.history if resume else None)
+            callbacks.append(saver)
         if self.prune:
             callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
+        if self.trial_seconds:
+            callbacks.append(TrialTimeBudget(self.trial_seconds))
+        initial_epoch = 0
+        if resume is not None:  # a retry of a trial whose worker died: go on where it stopped
+            initial_epoch = min(resume.epoch, epochs - 1)
+            trial.set_user_attr("resumed_from_trial", resume.source_trial)
+            trial.set_user_attr("resumed_from_epoch", initial_epoch)
         try:
-            model = prepare_model(self.space, candidate, self.data)
+            if resume is not None:
+                model = resume.model
+            else:
+                model = prepare_model(self.space, candidate, self.data)
             trial.set_user_attr("param_count", int(model.count_params()))
             self.observers.on_trial_start(
                 TrialStart(
@@ -112,8 +133,11 @@ class Objective:
                 callbacks=callbacks,
                 verbose=self.verbose,
                 model=model,
+                initial_epoch=initial_epoch,
             )
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as pruned:
+            trial.set_user_attr("pruned_reason", str(pruned) or "pruner")
+            self._end_checkpoints(trial, saver)
             done = len(forwarder.history.get("val_accuracy", []))
             trial.set_user_attr("pruned_epoch", done)
             trial.set_user_attr("epochs_run", done)
@@ -130,6 +154,7 @@ class Objective:
             )
             raise
         except Exception as exc:
+            self._end_checkpoints(trial, saver)
             reason = failure_reason(exc)
             trial.set_user_attr("fail_reason", reason)
             self._record_partial(trial, forwarder.history)
@@ -144,6 +169,7 @@ class Objective:
                 )
             )
             raise
+        self._end_checkpoints(trial, saver)
         self._record(trial, result)
         self._keep_if_best(trial, result)
         self.observers.on_trial_end(
@@ -160,6 +186,15 @@ class Objective:
             return result.val_accuracy
         attrs = trial.user_attrs
         return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+
+    def _end_checkpoints(self, trial: optuna.trial.Trial, saver: Any) -> None:
+        """The trial ended (not interrupted): record what checkpoints cost, then delete them."""
+        if self.checkpoints is None:
+            return
+        if saver is not None and saver.seconds:
+            per_epoch = sum(saver.seconds) / len(saver.seconds)
+            trial.set_user_attr("checkpoint_seconds_per_epoch", round(per_epoch, 4))
+        self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
 
     @staticmethod
     def _record(trial: optuna.trial.Trial, result: TrainResult) -> None:

@@ -16,6 +16,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from search._devices import configure_threads, device_description
+from search._faults import Checkpoints, set_tracking_uri
 from search._objective import OBJECTIVES, Objective
 from search._observers import ObserverGroup, TrialObserver
 from search._study import (
@@ -29,6 +30,7 @@ from search._study import (
     redact,
 )
 from search._summary import ProgressPrinter, SearchSummary, evaluate_best, summarize
+from search._workers import ClaimLock, TrialBudget, check_workers, run_trials
 from search.data import DataError, Dataset, load_dataset
 from spaces import Space, get_space
 
@@ -52,6 +54,7 @@ class SearchSettings:
     artifacts: str = "storage/artifacts"  # Optuna artifact store: the best models
     n_trials: int | None = 20
     timeout: float | None = None  # seconds
+    trial_timeout: float | None = None  # per trial, seconds; None: a quarter of --timeout, if any
     max_epochs: int = 10
     sampler: str = "tpe"
     pruner: str = "hyperband"
@@ -65,6 +68,11 @@ class SearchSettings:
     threads: int | None = None  # TensorFlow intra-op threads (None: TensorFlow's default)
     tracking_uri: str | None = None  # MLflow; None: $MLFLOW_TRACKING_URI or sqlite in mlruns/
     track: bool = True  # log to MLflow
+    workers: int = 1  # worker processes on this machine (search._workers)
+    gpus: bool = False  # give each worker its own GPU (CUDA_VISIBLE_DEVICES)
+    study_trials: int | None = None  # stop when the whole study has this many trials (all machines)
+    run_tag: str | None = None  # set by search._workers: the invocation --n-trials counts
+    worker_index: int | None = None  # set in a worker process started by search._workers
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,8 +102,13 @@ class Prepared:
 def _check_numbers(s: SearchSettings) -> None:
     if s.n_trials is not None and s.n_trials < 1:
         raise UsageError(f"--n-trials must be a positive whole number, not {s.n_trials}")
+    if s.study_trials is not None and s.study_trials < 1:
+        raise UsageError(f"--study-trials must be a positive whole number, not {s.study_trials}")
+    check_workers(s)
     if s.timeout is not None and s.timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {s.timeout:g}")
+    if s.trial_timeout is not None and s.trial_timeout <= 0:
+        raise UsageError(f"--trial-timeout must be positive, not {s.trial_timeout:g}")
     if s.max_epochs < 1:
         raise UsageError(f"--max-epochs must be at least 1, not {s.max_epochs}")
     if not 0 < s.val_fraction < 1:
@@ -185,16 +198,17 @@ def run_search(
         queued = enqueue_presets(study, prepared.space, s.dataset_name)
         if queued:
             _log.info("enqueued presets: %s", ", ".join(queued))
-    _log.info(
-        "study %s: %s on %s, %s, sampler %s, pruner %s, storage %s",
-        study.study_name,
-        s.family,
-        prepared.data.summary(),
-        device_description(),
-        s.sampler,
-        "none" if len(s.objectives) > 1 else s.pruner,
-        redact(s.storage),
-    )
+    if s.worker_index is None:  # workers started by search._workers: the parent said it
+        _log.info(
+            "study %s: %s on %s, %s, sampler %s, pruner %s, storage %s",
+            study.study_name,
+            s.family,
+            prepared.data.summary(),
+            device_description(),
+            s.sampler,
+            "none" if len(s.objectives) > 1 else s.pruner,
+            redact(s.storage),
+        )
     objective = Objective(
         space=prepared.space,
         data=prepared.data,
@@ -204,23 +218,30 @@ def run_search(
         verbose=s.verbose,
         objectives=s.objectives,
         prune=len(s.objectives) == 1 and s.pruner != "none",
+        trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
+        checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / study.study_name),
     )
+    set_tracking_uri(s.tracking_uri)  # where runs of dead or interrupted trials are closed
+    lock = ClaimLock(s.storage, study.study_name)
     before = _finished(study)
     group.on_search_start(study)
     start = time.perf_counter()
     interrupted = False
-    try:
-        study.optimize(
+    try:  # counts trials atomically across workers; failed trials never stop the study
+        run_trials(
+            study,
             objective,
-            n_trials=s.n_trials,
+            TrialBudget.of(s),
+            lock,
             timeout=s.timeout,
-            catch=(Exception,),
             callbacks=[ProgressPrinter()],
-            gc_after_trial=True,
         )
     except KeyboardInterrupt:
         interrupted = True
-        _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
+        if s.worker_index is None:
+            _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
+    finally:
+        lock.close()
     summary = summarize(
         study,
         family=s.family,

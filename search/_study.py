@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
+from sqlalchemy import exc as sqlalchemy_exc
 
-from spaces import Space
+from search._faults import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_HEARTBEAT_SECONDS,
+    CloseRunAndRetry,
+    grace_seconds,
+    heartbeat_seconds,
+)
+
+if TYPE_CHECKING:  # spaces imports Keras and TensorFlow, not needed to open a storage
+    from spaces import Space
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -30,8 +40,9 @@ _log = logging.getLogger(__name__)
 DEFAULT_STORAGE = "sqlite:///storage/optuna.db"
 
 #: how often a running trial proves it is alive, and after how long without a sign it is failed
-HEARTBEAT_SECONDS = 30
-GRACE_SECONDS = 90
+#: (defaults; ``$SEARCH_HEARTBEAT_SECONDS`` and ``$SEARCH_GRACE_SECONDS`` override them)
+HEARTBEAT_SECONDS = DEFAULT_HEARTBEAT_SECONDS
+GRACE_SECONDS = DEFAULT_GRACE_SECONDS
 #: how often a trial whose worker died is retried
 MAX_RETRY = 2
 
@@ -93,14 +104,30 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         engine_kwargs["pool_pre_ping"] = True
         if parsed.get_backend_name() == "postgresql":
             engine_kwargs["connect_args"] = {"connect_timeout": 10}
-    try:
+    try:  # $SEARCH_HEARTBEAT_SECONDS / $SEARCH_GRACE_SECONDS override the defaults (tests)
+        heartbeat, grace = heartbeat_seconds(), grace_seconds()
+    except ValueError as exc:
+        raise StorageError(str(exc)) from None
+    def rdb() -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            heartbeat_interval=heartbeat,
+            grace_period=grace,
+            # closes a dead trial's MLflow run as KILLED, then queues the retry (which resumes
+            # from the trial's checkpoint and sees its epochs' intermediate values)
+            heartbeat_stale_trial_callback=CloseRunAndRetry(
+                max_retry=MAX_RETRY, inherit_intermediate_values=True
+            ),
         )
+
+    try:
+        try:
+            return rdb()
+        except (sqlalchemy_exc.IntegrityError, sqlalchemy_exc.ProgrammingError):  # another process
+            # created the tables at the same moment (several machines starting on an empty database)
+            time.sleep(1.0)
+            return rdb()
     except ImportError as exc:
         raise StorageError(f"cannot open {safe}: missing database driver ({exc.name})") from None
     except Exception as exc:

@@ -44,7 +44,9 @@ def trial_line(trial: FrozenTrial, best: float | None) -> str:
     if trial.state == TrialState.COMPLETE:
         parts.append("complete")
     elif trial.state == TrialState.PRUNED:
-        parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}")
+        reason = attrs.get("pruned_reason", "")
+        why = " (time budget)" if "time budget" in reason else ""
+        parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}{why}")
     else:
         state = "failed" if trial.state == TrialState.FAIL else trial.state.name.lower()
         parts.append(f"{state}: {attrs.get('fail_reason', 'no reason recorded')}")

@@ -19,7 +19,14 @@ import numpy as np
 from search.data import Dataset, one_hot
 from spaces import Candidate, Space
 
-__all__ = ["EpochTimer", "NonFiniteLossError", "TrainResult", "fit_candidate", "prepare_model"]
+__all__ = [
+    "EpochTimer",
+    "NonFiniteLossError",
+    "TrainResult",
+    "TrialTimeBudget",
+    "fit_candidate",
+    "prepare_model",
+]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -73,6 +80,32 @@ class _BestWeights(keras.callbacks.Callback):
         if acc is not None and acc > self.best:
             self.best, self.best_epoch = float(acc), epoch
             self.weights = self.model.get_weights()
+
+
+class TrialTimeBudget(keras.callbacks.Callback):
+    """Stops a trial that runs past its time budget, checked after every training batch.
+
+    On a small machine one oversized configuration (tiny batches, wide unpooled convolutions)
+    can eat a whole search budget in its first epoch, before any pruner sees a number. This
+    stops it and raises :class:`optuna.TrialPruned`, so the sampler ranks it below every trial
+    that finished and learns to avoid that region.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._start = time.perf_counter()
+        self.exceeded = False
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() - self._start > self.seconds:
+            import optuna
+
+            self.exceeded = True
+            raise optuna.TrialPruned(f"over the per-trial time budget of {self.seconds:.0f}s")
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):

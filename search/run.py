@@ -46,15 +46,19 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the training set (default 0.1)")
     g.add_argument("--limit", type=int, help="train on a stratified subset of this many images (quick runs)")
     g = p.add_argument_group("search")
-    g.add_argument("--n-trials", type=int, help="trials to run in this invocation (default 20; with --timeout, none)")
+    g.add_argument("--n-trials", type=int, help="trials to run in this invocation, over all its workers (default 20; with --timeout, none)")
+    g.add_argument("--study-trials", type=int, metavar="N", help="run until the whole study has N trials, whoever runs them (several machines)")
     g.add_argument("--timeout", type=_duration, help="stop starting trials after this long: 600, 20m, 2h")
+    g.add_argument("--trial-timeout", type=_duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
     g.add_argument("--sampler", choices=sorted(SAMPLERS), default="tpe", help="default tpe")
     g.add_argument("--pruner", choices=sorted(PRUNERS), default="hyperband", help="default hyperband")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler and the data split")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
-    g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: all cores)")
+    g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: the cores shared by the workers)")
+    g.add_argument("--workers", type=int, default=1, help="worker processes on this machine, all on the same study (default 1)")
+    g.add_argument("--gpus", action="store_true", help="give each worker its own GPU (CUDA_VISIBLE_DEVICES)")
     g = p.add_argument_group("storage and tracking")
     g.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     g.add_argument("--study-name", help="default: FAMILY-DATASET")
@@ -69,7 +73,9 @@ def build_parser() -> ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     """Turn parsed arguments into :class:`SearchSettings`."""
     n_trials = args.n_trials
-    if n_trials is None and args.timeout is None:
+    if args.study_trials is not None and n_trials is not None:
+        raise UsageError("give --n-trials (this invocation) or --study-trials (the whole study), not both")
+    if n_trials is None and args.timeout is None and args.study_trials is None:
         n_trials = 20
     return SearchSettings(
         family=args.study,
@@ -79,6 +85,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         artifacts=args.artifacts,
         n_trials=n_trials,
         timeout=args.timeout,
+        trial_timeout=args.trial_timeout,
         max_epochs=args.max_epochs,
         sampler=args.sampler,
         pruner=args.pruner,
@@ -92,6 +99,9 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         threads=args.threads,
         tracking_uri=args.tracking_uri,
         track=not args.no_mlflow,
+        workers=args.workers,
+        gpus=args.gpus,
+        study_trials=args.study_trials,
     )
 
 
@@ -125,7 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from search.tracking import observers_for  # imported late: MLflow is slow to import
 
         try:
-            summary = run_search(prepared, observers_for(settings))
+            if settings.workers > 1:
+                from search._workers import run_workers
+
+                summary = run_workers(prepared, observers_for(settings))
+            else:
+                summary = run_search(prepared, observers_for(settings))
         except KeyboardInterrupt:
             return 130
         for line in summary.lines():

@@ -178,3 +178,20 @@ def test_show_space_lists_knobs_and_presets(capsys: pytest.CaptureFixture[str]) 
     for knob in ("learning_rate", "optimizer", "filters_0", "dropout_0", "lr_schedule", "hflip"):
         assert knob in out
     assert "doc001_cnn_tanh" in out and "306,906 params" in out
+
+
+def test_trial_over_its_time_budget_is_pruned(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spaces import get_space
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="cnn-fashion_mnist", storage=storage, direction="maximize")
+    study.enqueue_trial(dict(get_space("cnn").presets["doc001_cnn_tanh"].params))
+    args = _args(tmp_path, "--n-trials", "1", "--trial-timeout", "0.5", "--pruner", "none")
+    assert run.main(args) == 0
+    (trial,) = _study(tmp_path).get_trials()
+    assert trial.state == TrialState.PRUNED
+    assert "time budget" in trial.user_attrs["pruned_reason"]
+    assert trial.user_attrs["pruned_epoch"] == 0
+    assert "pruned at epoch 0 (time budget)" in capsys.readouterr().out

@@ -1,0 +1,62 @@
+"""Where the project keeps its stores by default, in one place for every command.
+
+``search.run`` writes studies to :data:`DEFAULT_STORAGE` (with models as Optuna artifacts under
+:data:`DEFAULT_OPTUNA_ARTIFACTS`) and MLflow runs to :data:`DEFAULT_TRACKING_URI` (with their
+artifacts under :data:`DEFAULT_ARTIFACT_ROOT`); ``search.dashboard`` and ``search.ui`` open the
+same stores. Relative paths are relative to the working directory, as in the commands' options.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_ARTIFACT_ROOT",
+    "DEFAULT_OPTUNA_ARTIFACTS",
+    "DEFAULT_STORAGE",
+    "DEFAULT_TRACKING_URI",
+    "artifact_root_for",
+    "resolve_tracking_uri",
+]
+
+#: the Optuna study storage (also ``search._study.DEFAULT_STORAGE``)
+DEFAULT_STORAGE = "sqlite:///storage/optuna.db"
+#: the Optuna artifact store: best models, per-trial learning curves
+DEFAULT_OPTUNA_ARTIFACTS = "storage/artifacts"
+#: the MLflow tracking store when neither ``--tracking-uri`` nor ``$MLFLOW_TRACKING_URI`` is set
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+#: the folder of MLflow artifacts of experiments created in :data:`DEFAULT_TRACKING_URI`
+DEFAULT_ARTIFACT_ROOT = "mlruns/artifacts"
+
+#: tracking URIs that name a database MLflow opens itself (a SQLAlchemy URL's backend)
+DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql"})
+
+
+def resolve_tracking_uri(explicit: str | None = None) -> str:
+    """The MLflow tracking URI: ``explicit``, else ``$MLFLOW_TRACKING_URI``, else the default."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def artifact_root_for(tracking_uri: str) -> str | None:
+    """The local folder that holds the artifacts of experiments created in ``tracking_uri``.
+
+    A SQLite store keeps them next to its database file (``<folder>/artifacts``, so the default
+    store gives :data:`DEFAULT_ARTIFACT_ROOT`); other databases use :data:`DEFAULT_ARTIFACT_ROOT`.
+    A tracking server (``http(s)://``) decides itself: ``None``.
+
+    Args:
+        tracking_uri: an MLflow tracking URI, e.g. from :func:`resolve_tracking_uri`.
+
+    Returns:
+        A folder path (relative when the URI's database path is), or ``None``.
+    """
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in tracking_uri else ""
+    if scheme in ("http", "https", "databricks"):
+        return None
+    if scheme == "sqlite":
+        database = tracking_uri.split("///", 1)[1] if "///" in tracking_uri else ""
+        database = database.split("?", 1)[0]
+        if database and database != ":memory:":
+            return str(Path(database).parent / "artifacts")
+    return DEFAULT_ARTIFACT_ROOT
