@@ -50,7 +50,7 @@ DEFAULT_GRACE_SECONDS = 90
 MLFLOW_RUN_ATTR = "mlflow_run_id"
 INTERRUPTED_REASON = "interrupted by the user"
 
-#: where runs of dead or interrupted trials are closed; None: MLflow's current tracking URI
+#: where runs of dead or interrupted trials are closed; None: ``$MLFLOW_TRACKING_URI`` or the default
 _tracking: dict[str, str | None] = {"uri": None}
 
 
@@ -78,7 +78,7 @@ def grace_seconds() -> int:
 
 
 def set_tracking_uri(uri: str | None) -> None:
-    """Where :func:`close_mlflow_run` closes runs (None: MLflow's current tracking URI)."""
+    """Where :func:`close_mlflow_run` closes runs (None: ``$MLFLOW_TRACKING_URI`` or the default)."""
     _tracking["uri"] = uri
 
 
@@ -95,7 +95,9 @@ def close_mlflow_run(trial: FrozenTrial | optuna.trial.Trial, status: str = "KIL
     try:
         from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri=_tracking["uri"])
+        from search._paths import resolve_tracking_uri
+
+        client = MlflowClient(tracking_uri=resolve_tracking_uri(_tracking["uri"]))
         if client.get_run(str(run_id)).info.status != "RUNNING":
             return False
         client.set_terminated(str(run_id), status)

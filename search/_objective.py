@@ -74,6 +74,9 @@ class Objective:
         trial_seconds: stop (prune) a trial still training after this long (None: no limit).
         checkpoints: save the model after every epoch, so a retried trial resumes from its
             predecessor's last completed epoch; deleted when the trial ends (None: no checkpoints).
+        patience: stop a trial whose validation accuracy has not improved for this many epochs
+            (None: never). Optuna's pruners cannot judge several objectives at once, so
+            multi-objective studies stop hopeless trials this way instead.
     """
 
     space: Space
@@ -86,6 +89,7 @@ class Objective:
     prune: bool = True
     trial_seconds: float | None = None
     checkpoints: Checkpoints | None = None
+    patience: int | None = None
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
         candidate = self.space.sample(TrialParams(trial))
@@ -103,6 +107,10 @@ class Objective:
             callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
         if self.trial_seconds:
             callbacks.append(TrialTimeBudget(self.trial_seconds))
+        if self.patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.patience)
+            )
         initial_epoch = 0
         if resume is not None:  # a retry of a trial whose worker died: go on where it stopped
             initial_epoch = min(resume.epoch, epochs - 1)

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
+from search._artifacts import OptunaArtifacts
 from search._devices import configure_threads, device_description
 from search._faults import Checkpoints, set_tracking_uri
 from search._objective import OBJECTIVES, Objective
@@ -37,6 +38,10 @@ from spaces import Space, get_space
 __all__ = ["SearchSettings", "UsageError", "prepare", "run_search"]
 
 _log = logging.getLogger("search")
+
+
+#: epochs without a better validation accuracy after which a multi-objective trial stops
+MULTI_OBJECTIVE_PATIENCE = 2
 
 
 class UsageError(Exception):
@@ -193,7 +198,7 @@ def run_search(
 ) -> SearchSummary:
     """Run the trials of one invocation and return its summary (test evaluation included)."""
     s, study = prepared.settings, prepared.study
-    group = ObserverGroup(observers or [])
+    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
     if s.enqueue_presets:
         queued = enqueue_presets(study, prepared.space, s.dataset_name)
         if queued:
@@ -220,6 +225,7 @@ def run_search(
         prune=len(s.objectives) == 1 and s.pruner != "none",
         trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / study.study_name),
+        patience=MULTI_OBJECTIVE_PATIENCE if len(s.objectives) > 1 else None,
     )
     set_tracking_uri(s.tracking_uri)  # where runs of dead or interrupted trials are closed
     lock = ClaimLock(s.storage, study.study_name)
@@ -250,15 +256,16 @@ def run_search(
         wall_seconds=time.perf_counter() - start,
         objectives=s.objectives,
     )
-    if s.evaluate and summary.best and not interrupted and len(s.objectives) == 1:
+    if s.evaluate and summary.best and not interrupted:
         summary.evaluation = evaluate_best(
             study,
-            summary.best[0],
+            summary.most_accurate(),
             prepared.space,
             prepared.data,
             max_epochs=s.max_epochs,
             artifact_store=prepared.artifact_store,
         )
+    summary.interrupted = interrupted
     group.on_search_end(study, summary)
     if interrupted:
         raise KeyboardInterrupt

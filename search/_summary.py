@@ -14,6 +14,7 @@ import optuna
 from optuna.artifacts import download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from search._figures import confusion_matrix, per_class_rows
 from search._objective import MODEL_ARTIFACT_ATTR
 from search._training import fit_candidate
 from search.data import Dataset, one_hot
@@ -87,6 +88,13 @@ class TestEvaluation:
     y_pred: np.ndarray = field(repr=False)  # predicted class per test image
     model: keras.Model | None = field(default=None, repr=False)
     retrained: bool = False  # the stored model was missing, so the params were trained again
+    class_names: tuple[str, ...] = ()
+    confusion: np.ndarray | None = field(default=None, repr=False)  # rows: true class
+
+    def per_class(self) -> list[dict[str, float | int | str]]:
+        """Precision, recall, F1 and support of each class."""
+        assert self.confusion is not None
+        return per_class_rows(self.confusion, self.class_names)
 
 
 def _load_model(study: optuna.Study, trial: FrozenTrial, store: Any) -> keras.Model | None:
@@ -122,12 +130,22 @@ def evaluate_best(
         data.x_test, one_hot(data.y_test, data.num_classes), batch_size=512, verbose=0
     )
     y_pred = np.argmax(model.predict(data.x_test, batch_size=512, verbose=0), axis=1)
+    matrix = confusion_matrix(data.y_test, y_pred, data.num_classes)
     evaluation = TestEvaluation(
-        trial.number, float(accuracy), float(loss), data.y_test, y_pred, model, retrained
-    )
+        trial.number, float(accuracy), float(loss), data.y_test, y_pred, model, retrained,
+        tuple(data.class_names), matrix,
+    )  # fmt: skip
     study.set_user_attr(
         "test_evaluation",
-        {"trial": trial.number, "accuracy": evaluation.accuracy, "loss": evaluation.loss},
+        {
+            "trial": trial.number,
+            "accuracy": evaluation.accuracy,
+            "loss": evaluation.loss,
+            "retrained": retrained,
+            "class_names": list(data.class_names),
+            "confusion": matrix.tolist(),
+            "per_class": evaluation.per_class(),
+        },
     )
     return evaluation
 
@@ -145,6 +163,11 @@ class SearchSummary:
     best: list[FrozenTrial]  # the best trial, or the Pareto front of a multi-objective study
     evaluation: TestEvaluation | None = None
     objectives: tuple[str, ...] = ("accuracy",)
+    interrupted: bool = False  # Ctrl-C ended the invocation
+
+    def most_accurate(self) -> FrozenTrial:
+        """The best trial; of a Pareto front, the one with the highest validation accuracy."""
+        return max(self.best, key=lambda t: t.values[0])
 
     def lines(self) -> list[str]:
         """The summary as lines of text."""
@@ -162,6 +185,11 @@ class SearchSummary:
             for t in self.best:
                 vals = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(self.objectives, t.values))
                 out.append(f"  trial {t.number}: {vals}")
+            if self.evaluation is not None:
+                out.append(
+                    f"test accuracy of the most accurate on the front (trial {self.evaluation.trial_number}): "
+                    f"{self.evaluation.accuracy:.4f}"
+                )
             return out
         t = self.best[0]
         attrs = t.user_attrs

@@ -418,12 +418,13 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
         KeyboardInterrupt: after every worker stopped (Ctrl-C).
     """
     from search._devices import device_description
+    from search._artifacts import OptunaArtifacts
     from search._observers import ObserverGroup
     from search._study import enqueue_presets, redact
     from search._summary import evaluate_best, summarize
 
     s, study = prepared.settings, prepared.study
-    group = ObserverGroup(observers or [])
+    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
     if s.enqueue_presets:  # once, here, not by every worker
         queued = enqueue_presets(study, prepared.space, s.dataset_name)
         if queued:
@@ -485,15 +486,16 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
         wall_seconds=time.perf_counter() - start,
         objectives=s.objectives,
     )
-    if s.evaluate and summary.best and not interrupted and len(s.objectives) == 1:
+    if s.evaluate and summary.best and not interrupted:
         summary.evaluation = evaluate_best(
             study,
-            summary.best[0],
+            summary.most_accurate(),
             prepared.space,
             prepared.data,
             max_epochs=s.max_epochs,
             artifact_store=prepared.artifact_store,
         )
+    summary.interrupted = interrupted
     group.on_search_end(study, summary)
     if interrupted:
         raise KeyboardInterrupt

@@ -195,3 +195,26 @@ def test_trial_over_its_time_budget_is_pruned(
     assert "time budget" in trial.user_attrs["pruned_reason"]
     assert trial.user_attrs["pruned_epoch"] == 0
     assert "pruned at epoch 0 (time budget)" in capsys.readouterr().out
+
+
+def test_accuracy_and_time_make_a_pareto_front(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _args(tmp_path, "--n-trials", "3", "--objectives", "accuracy,time", "--max-epochs", "4", family="lenet")
+    assert run.main(args) == 0
+    study = _study(tmp_path, "lenet-fashion_mnist")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trials = study.get_trials(states=[TrialState.COMPLETE])
+    assert len(trials) == 3
+    for t in trials:  # the values are the measured accuracy and training time
+        assert t.values == [pytest.approx(t.user_attrs["val_accuracy"]), pytest.approx(t.user_attrs["training_seconds"])]
+        assert not t.intermediate_values  # Optuna cannot prune several objectives: early stopping instead
+    front = {t.number for t in study.best_trials}
+    for t in trials:  # nobody on the front is beaten on both objectives
+        dominated = any(o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values for o in trials)
+        assert dominated == (t.number not in front)
+    out = capsys.readouterr().out
+    assert f"Pareto front (accuracy, time): {len(front)} trials" in out
+    most_accurate = max(study.best_trials, key=lambda t: t.values[0]).number
+    assert study.user_attrs["test_evaluation"]["trial"] == most_accurate
+    assert f"(trial {most_accurate}):" in out
