@@ -35,7 +35,7 @@ from search._workers import ClaimLock, TrialBudget, check_workers, run_trials
 from search.data import DataError, Dataset, load_dataset
 from spaces import Space, get_space
 
-__all__ = ["SearchSettings", "UsageError", "prepare", "run_search"]
+__all__ = ["SearchSettings", "UsageError", "finish_search", "prepare", "run_search"]
 
 _log = logging.getLogger("search")
 
@@ -248,12 +248,35 @@ def run_search(
             _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
     finally:
         lock.close()
+    return finish_search(
+        prepared,
+        group,
+        trials_this_run=_finished(study) - before,
+        wall_seconds=time.perf_counter() - start,
+        interrupted=interrupted,
+    )
+
+
+def finish_search(
+    prepared: Prepared,
+    group: ObserverGroup,
+    *,
+    trials_this_run: int,
+    wall_seconds: float,
+    interrupted: bool,
+) -> SearchSummary:
+    """Summarise the study, evaluate its best configuration on the test set, tell the observers.
+
+    Raises:
+        KeyboardInterrupt: again, after the observers heard of it, when ``interrupted``.
+    """
+    s, study = prepared.settings, prepared.study
     summary = summarize(
         study,
         family=s.family,
         dataset=s.dataset_name,
-        trials_this_run=_finished(study) - before,
-        wall_seconds=time.perf_counter() - start,
+        trials_this_run=trials_this_run,
+        wall_seconds=wall_seconds,
         objectives=s.objectives,
     )
     if s.evaluate and summary.best and not interrupted:

@@ -83,29 +83,67 @@ class _BestWeights(keras.callbacks.Callback):
 
 
 class TrialTimeBudget(keras.callbacks.Callback):
-    """Stops a trial that runs past its time budget, checked after every training batch.
+    """Stops a trial that cannot finish within its time budget, as soon as that is known.
 
     On a small machine one oversized configuration (tiny batches, wide unpooled convolutions)
-    can eat a whole search budget in its first epoch, before any pruner sees a number. This
-    stops it and raises :class:`optuna.TrialPruned`, so the sampler ranks it below every trial
-    that finished and learns to avoid that region.
+    can eat a whole search budget in its first epoch, before any pruner sees a number. So after
+    a few seconds of its first epoch the trial's whole training time is projected from the pace
+    of its batches (the first :attr:`WARMUP_BATCHES` batches, which include graph tracing, are
+    not counted); a trial projected over budget stops at once, and any trial still training
+    when the budget runs out stops then. Either way this raises :class:`optuna.TrialPruned`, so
+    the sampler ranks it below every trial that finished and learns to avoid that region.
+
+    Args:
+        seconds: the trial's time budget.
+        measure_seconds: how long the pace of batches is measured before projecting.
     """
 
-    def __init__(self, seconds: float) -> None:
+    WARMUP_BATCHES = 3  # batches not timed: the first include tracing and compiling the graph
+
+    def __init__(self, seconds: float, measure_seconds: float = 3.0) -> None:
         super().__init__()
-        self.seconds = seconds
+        self.seconds, self.measure_seconds = seconds, measure_seconds
+        self._epoch = 0
         self._start = time.perf_counter()
+        self._pace_start: tuple[int, float] | None = None
+        self._projected = False
         self.exceeded = False
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
+        self._pace_start, self._projected = None, False
+
+    def _stop(self, why: str) -> None:
+        import optuna
+
+        self.exceeded = True
+        raise optuna.TrialPruned(f"{why} the per-trial time budget of {self.seconds:.0f}s")
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if time.perf_counter() - self._start > self.seconds:
-            import optuna
+        now = time.perf_counter()
+        if now - self._start > self.seconds:
+            self._stop("over")
+        if self._projected:
+            return
+        if self._pace_start is None:
+            if batch + 1 >= self.WARMUP_BATCHES:
+                self._pace_start = (batch, now)
+            return
+        first_batch, since = self._pace_start
+        if now - since < self.measure_seconds or batch == first_batch:
+            return
+        self._projected = True
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if not steps or not epochs:
+            return
+        per_batch = (now - since) / (batch - first_batch)
+        remaining = (steps - batch - 1) + steps * (epochs - self._epoch - 1)
+        projected = now - self._start + per_batch * remaining
+        if projected > self.seconds:
+            self._stop(f"projected to train {projected:.0f}s, over")
 
-            self.exceeded = True
-            raise optuna.TrialPruned(f"over the per-trial time budget of {self.seconds:.0f}s")
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):

@@ -417,11 +417,11 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
     Raises:
         KeyboardInterrupt: after every worker stopped (Ctrl-C).
     """
-    from search._devices import device_description
     from search._artifacts import OptunaArtifacts
+    from search._devices import device_description
     from search._observers import ObserverGroup
+    from search._search import finish_search
     from search._study import enqueue_presets, redact
-    from search._summary import evaluate_best, summarize
 
     s, study = prepared.settings, prepared.study
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
@@ -476,30 +476,15 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
         processes.append(process)
     interrupted = _join(processes)
     trials = study.get_trials(deepcopy=False)
-    summary = summarize(
-        study,
-        family=s.family,
-        dataset=s.dataset_name,
+    return finish_search(
+        prepared,
+        group,
         trials_this_run=sum(
             t.state.is_finished() and t.user_attrs.get(RUN_ATTR) == run_tag for t in trials
         ),
         wall_seconds=time.perf_counter() - start,
-        objectives=s.objectives,
+        interrupted=interrupted,
     )
-    if s.evaluate and summary.best and not interrupted:
-        summary.evaluation = evaluate_best(
-            study,
-            summary.most_accurate(),
-            prepared.space,
-            prepared.data,
-            max_epochs=s.max_epochs,
-            artifact_store=prepared.artifact_store,
-        )
-    summary.interrupted = interrupted
-    group.on_search_end(study, summary)
-    if interrupted:
-        raise KeyboardInterrupt
-    return summary
 
 
 @contextlib.contextmanager

@@ -144,6 +144,20 @@ def screenshot_on_failure(request: pytest.FixtureRequest, page: Any) -> Iterator
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+@contextlib.contextmanager
+def browser_page(request: pytest.FixtureRequest, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page of a fresh headless Chromium, screenshotted when the test using it fails."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport=viewport)
+        page.set_default_timeout(60_000)
+        with screenshot_on_failure(request, page):
+            yield page
+        browser.close()
+
+
 def save_readme_screenshot(page: Any, name: str) -> None:
     """With ``UPDATE_SCREENSHOTS=1``, write ``docs/screenshots/<name>`` (shown in the README)."""
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":

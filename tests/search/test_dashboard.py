@@ -24,11 +24,10 @@ from tests.search._browser import (
     VIEWPORT,
     RunningUI,
     StudyRun,
+    browser_page,
     free_port,
-    launch_chromium,
     requires_chromium,
     save_readme_screenshot,
-    screenshot_on_failure,
     tiny_study,
     ui_command,
 )
@@ -50,15 +49,8 @@ def dashboard(study_run: StudyRun, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 def page(request: pytest.FixtureRequest) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(60_000)
-        with screenshot_on_failure(request, page):
-            yield page
-        browser.close()
+    with browser_page(request, VIEWPORT) as opened:
+        yield opened
 
 
 def _study(run: StudyRun) -> optuna.Study:

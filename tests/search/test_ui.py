@@ -18,10 +18,9 @@ from tests.search._browser import (
     STUDY_NAME,
     RunningUI,
     StudyRun,
-    launch_chromium,
+    browser_page,
     requires_chromium,
     save_readme_screenshot,
-    screenshot_on_failure,
     tiny_study,
     ui_command,
 )
@@ -45,15 +44,8 @@ def mlflow_ui(study_run: StudyRun, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture
 def page(request: pytest.FixtureRequest) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport=WIDE)
-        page.set_default_timeout(60_000)
-        with screenshot_on_failure(request, page):
-            yield page
-        browser.close()
+    with browser_page(request, WIDE) as opened:
+        yield opened
 
 
 def _trial_runs(run: StudyRun) -> tuple[str, dict[int, Any]]:
