@@ -83,15 +83,17 @@ class _BestWeights(keras.callbacks.Callback):
 
 
 class TrialTimeBudget(keras.callbacks.Callback):
-    """Stops a trial that cannot finish within its time budget, as soon as that is known.
+    """Stops a trial that cannot use its time budget well, as soon as that is known.
 
     On a small machine one oversized configuration (tiny batches, wide unpooled convolutions)
     can eat a whole search budget in its first epoch, before any pruner sees a number. So after
-    a few seconds of its first epoch the trial's whole training time is projected from the pace
-    of its batches (the first :attr:`WARMUP_BATCHES` batches, which include graph tracing, are
-    not counted); a trial projected over budget stops at once, and any trial still training
-    when the budget runs out stops then. Either way this raises :class:`optuna.TrialPruned`, so
-    the sampler ranks it below every trial that finished and learns to avoid that region.
+    a few seconds of its first epoch the pace of its batches (not counting the first
+    :attr:`WARMUP_BATCHES`, which include graph tracing) gives its time per epoch; a trial that
+    could not train :attr:`MIN_EPOCHS` epochs (or all it plans, if fewer) within its budget stops
+    at once — it would reach at most a rung or two of the pruner before its budget ran out.
+    Any trial still training when the budget runs out stops then. Either way this raises
+    :class:`optuna.TrialPruned`, so the sampler ranks it below every trial that finished and
+    learns to avoid that region.
 
     Args:
         seconds: the trial's time budget.
@@ -99,6 +101,7 @@ class TrialTimeBudget(keras.callbacks.Callback):
     """
 
     WARMUP_BATCHES = 3  # batches not timed: the first include tracing and compiling the graph
+    MIN_EPOCHS = 5  # a trial must be able to train this many epochs within its budget
 
     def __init__(self, seconds: float, measure_seconds: float = 3.0) -> None:
         super().__init__()
@@ -137,10 +140,10 @@ class TrialTimeBudget(keras.callbacks.Callback):
         if not steps or not epochs:
             return
         per_batch = (now - since) / (batch - first_batch)
-        remaining = (steps - batch - 1) + steps * (epochs - self._epoch - 1)
-        projected = now - self._start + per_batch * remaining
+        epochs_needed = min(self.MIN_EPOCHS, epochs - self._epoch)
+        projected = now - self._start + per_batch * ((steps - batch - 1) + steps * (epochs_needed - 1))
         if projected > self.seconds:
-            self._stop(f"projected to train {projected:.0f}s, over")
+            self._stop(f"projected to train {epochs_needed} epochs in {projected:.0f}s, over")
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
