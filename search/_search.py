@@ -35,7 +35,7 @@ from search._workers import ClaimLock, TrialBudget, check_workers, run_trials
 from search.data import DataError, Dataset, load_dataset
 from spaces import Space, get_space
 
-__all__ = ["SearchSettings", "UsageError", "finish_search", "prepare", "run_search"]
+__all__ = ["SearchSettings", "UsageError", "finish_search", "make_objective", "prepare", "run_search"]
 
 _log = logging.getLogger("search")
 
@@ -76,6 +76,8 @@ class SearchSettings:
     workers: int = 1  # worker processes on this machine (search._workers)
     gpus: bool = False  # give each worker its own GPU (CUDA_VISIBLE_DEVICES)
     study_trials: int | None = None  # stop when the whole study has this many trials (all machines)
+    engine: str = "optuna"  # or "keras-tuner" (search.engines)
+    tuner: str = "hyperband"  # keras-tuner's algorithm: hyperband, bayesian or random
     run_tag: str | None = None  # set by search._workers: the invocation --n-trials counts
     worker_index: int | None = None  # set in a worker process started by search._workers
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,7 +92,8 @@ class SearchSettings:
     def resolved_study_name(self) -> str:
         if self.study_name:
             return self.study_name
-        return f"{self.family}-{Path(self.dataset_name).stem}"
+        name = f"{self.family}-{Path(self.dataset_name).stem}"
+        return f"{name}-kt-{self.tuner}" if self.engine == "keras-tuner" else name
 
 
 @dataclass
@@ -122,6 +125,14 @@ def _check_numbers(s: SearchSettings) -> None:
         raise UsageError(f"--limit must be a positive whole number, not {s.limit}")
     if s.seed is not None and s.seed < 0:
         raise UsageError(f"--seed must be 0 or more, not {s.seed}")
+    if s.engine == "keras-tuner":
+        if s.workers > 1 or s.study_trials is not None:
+            raise UsageError(
+                "--engine keras-tuner runs one process (keras-tuner's own distribution needs its "
+                "gRPC chief); use --n-trials and no --workers/--study-trials"
+            )
+        if len(s.objectives) > 1:
+            raise UsageError("--engine keras-tuner optimises one objective: --objectives accuracy")
     unknown = [o for o in s.objectives if o not in OBJECTIVES]
     if unknown or not s.objectives or s.objectives[0] != "accuracy" or len(set(s.objectives)) != len(s.objectives):
         raise UsageError(
@@ -165,6 +176,7 @@ def prepare(settings: SearchSettings) -> Prepared:
         "family": settings.family,
         "dataset": settings.dataset_name,
         "objectives": list(settings.objectives),
+        "engine": "optuna" if settings.engine == "optuna" else f"keras-tuner-{settings.tuner}",
     }
     directions = [OBJECTIVES[o][1] for o in settings.objectives]
     try:
@@ -193,6 +205,26 @@ def _artifact_dir(path: str) -> str:
     return path
 
 
+def make_objective(prepared: Prepared, group: ObserverGroup, *, prune: bool | None = None) -> Objective:
+    """The objective of a prepared search (``prune``: report epochs to the pruner; default: when
+    the study has one objective and a pruner)."""
+    s = prepared.settings
+    multi = len(s.objectives) > 1
+    return Objective(
+        space=prepared.space,
+        data=prepared.data,
+        max_epochs=s.max_epochs,
+        observers=group,
+        artifact_store=prepared.artifact_store,
+        verbose=s.verbose,
+        objectives=s.objectives,
+        prune=(not multi and s.pruner != "none") if prune is None else prune,
+        trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
+        checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
+        patience=MULTI_OBJECTIVE_PATIENCE if multi else None,
+    )
+
+
 def run_search(
     prepared: Prepared, observers: list[TrialObserver] | None = None
 ) -> SearchSummary:
@@ -214,19 +246,7 @@ def run_search(
             "none" if len(s.objectives) > 1 else s.pruner,
             redact(s.storage),
         )
-    objective = Objective(
-        space=prepared.space,
-        data=prepared.data,
-        max_epochs=s.max_epochs,
-        observers=group,
-        artifact_store=prepared.artifact_store,
-        verbose=s.verbose,
-        objectives=s.objectives,
-        prune=len(s.objectives) == 1 and s.pruner != "none",
-        trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
-        checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / study.study_name),
-        patience=MULTI_OBJECTIVE_PATIENCE if len(s.objectives) > 1 else None,
-    )
+    objective = make_objective(prepared, group)
     set_tracking_uri(s.tracking_uri)  # where runs of dead or interrupted trials are closed
     lock = ClaimLock(s.storage, study.study_name)
     before = _finished(study)

@@ -51,6 +51,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--timeout", type=_duration, help="stop starting trials after this long: 600, 20m, 2h")
     g.add_argument("--trial-timeout", type=_duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
+    g.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna", help="who chooses the trials (default optuna)")
+    g.add_argument("--tuner", choices=("hyperband", "bayesian", "random"), default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
     g.add_argument("--sampler", choices=sorted(SAMPLERS), default="tpe", help="default tpe")
     g.add_argument("--pruner", choices=sorted(PRUNERS), default="hyperband", help="default hyperband")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
@@ -61,7 +63,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--gpus", action="store_true", help="give each worker its own GPU (CUDA_VISIBLE_DEVICES)")
     g = p.add_argument_group("storage and tracking")
     g.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    g.add_argument("--study-name", help="default: FAMILY-DATASET")
+    g.add_argument("--study-name", help="default: FAMILY-DATASET (with keras-tuner: FAMILY-DATASET-kt-TUNER)")
     g.add_argument("--artifacts", default="storage/artifacts", help="folder for the best models (default storage/artifacts)")
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
@@ -102,6 +104,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         workers=args.workers,
         gpus=args.gpus,
         study_trials=args.study_trials,
+        engine=args.engine,
+        tuner=args.tuner,
     )
 
 
@@ -135,7 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from search.tracking import observers_for  # imported late: MLflow is slow to import
 
         try:
-            if settings.workers > 1:
+            if settings.engine == "keras-tuner":
+                from search.engines import run_keras_tuner
+
+                summary = run_keras_tuner(prepared, observers_for(settings))
+            elif settings.workers > 1:
                 from search._workers import run_workers
 
                 summary = run_workers(prepared, observers_for(settings))

@@ -9,7 +9,10 @@ from __future__ import annotations
 from spaces import cifar_cnn, cnn, lenet, resnet, rnn
 from spaces._base import Candidate, Preset, Space
 from spaces._params import (
+    ChoiceParam,
     FixedParams,
+    FloatParam,
+    IntParam,
     InvalidParamsError,
     Param,
     ParamSource,
@@ -21,7 +24,10 @@ from spaces._train import TrainConfig, TrainRanges
 __all__ = [
     "FAMILIES",
     "Candidate",
+    "ChoiceParam",
     "FixedParams",
+    "FloatParam",
+    "IntParam",
     "InvalidParamsError",
     "Param",
     "ParamSource",

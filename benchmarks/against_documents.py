@@ -1,0 +1,105 @@
+"""The documents' configurations against what a timed search finds, on this machine.
+
+    python benchmarks/against_documents.py --quick    # 5,000 images, presets 2 epochs, 3-minute search
+    python benchmarks/against_documents.py            # all images, presets up to 10 epochs, 20- and 60-minute searches
+    python benchmarks/against_documents.py --storage sqlite:///storage/optuna.db --studies cnn-fashion_mnist
+
+Each preset of the Fashion-MNIST families is trained as its document specified (its epochs, capped
+by ``--max-epochs``) on the same split the search uses, then scored once on the test set. Next to
+them, the best configuration of a ``search.run --study cnn --timeout N`` for each ``--minutes``
+(or, with ``--studies``, of studies that already ran): test accuracy and training time side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from search import run  # noqa: E402
+from search._cli import setup_logging  # noqa: E402
+from search._devices import device_description  # noqa: E402
+from search._training import fit_candidate  # noqa: E402
+from search.data import load_dataset, one_hot  # noqa: E402
+from spaces import FAMILIES  # noqa: E402
+
+_log = logging.getLogger("search.benchmarks")
+
+
+def presets(limit: int | None, max_epochs: int) -> list[tuple[str, float, float, int]]:
+    """(preset, test accuracy, training seconds, epochs) of every Fashion-MNIST preset."""
+    data = load_dataset("fashion_mnist", limit=limit, seed=0)
+    rows = []
+    for family, space in FAMILIES.items():
+        for preset in space.presets.values():
+            if preset.dataset != "fashion_mnist":
+                continue
+            candidate = space.from_params(preset.params)
+            epochs = min(candidate.train.epochs, max_epochs)
+            start = time.perf_counter()
+            result = fit_candidate(space, candidate, data, max_epochs=max_epochs)
+            seconds = time.perf_counter() - start
+            _, accuracy = result.model.evaluate(data.x_test, one_hot(data.y_test, data.num_classes), verbose=0)
+            rows.append((f"{family}/{preset.name} (document {preset.source})", float(accuracy), seconds, epochs))
+            _log.info("%s: test accuracy %.4f in %.0f s (%d epochs)", rows[-1][0], accuracy, seconds, epochs)
+    return rows
+
+
+def searched(storage: str, names: list[str]) -> list[tuple[str, float, float, int]]:
+    """(study, test accuracy of its best, training seconds of its best, epochs) of finished studies."""
+    import optuna
+
+    rows = []
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        evaluation = study.user_attrs.get("test_evaluation") or {}
+        best = study.best_trial
+        rows.append((f"search: {name}, best trial {best.number}", float(evaluation.get("accuracy", float("nan"))),
+                     float(best.user_attrs.get("training_seconds", 0.0)), int(best.user_attrs.get("epochs_run", 0))))  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 images, presets 2 epochs, one 3-minute search")
+    parser.add_argument("--minutes", type=float, nargs="+", help="search budgets (default 20 60; quick 3)")
+    parser.add_argument("--storage", help="with --studies: read these finished studies instead of searching")
+    parser.add_argument("--studies", nargs="+", default=[])
+    parser.add_argument("--max-epochs", type=int, help="cap on the presets' epochs and the search's (default 10; quick 2)")
+    args = parser.parse_args()
+    setup_logging()
+    limit = 5000 if args.quick else None
+    max_epochs = args.max_epochs or (2 if args.quick else 10)
+    _log.info("machine: %s, %s, Python %s", platform.machine(), device_description(), platform.python_version())
+    rows = presets(limit, max_epochs)
+    if args.studies:
+        rows += searched(args.storage, args.studies)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            storage = f"sqlite:///{tmp}/optuna.db"
+            names = []
+            for minutes in args.minutes or ([3.0] if args.quick else [20.0, 60.0]):
+                name = f"cnn-{minutes:g}min"
+                names.append(name)
+                run.main([
+                    "--study", "cnn", "--study-name", name, "--storage", storage, "--artifacts", f"{tmp}/artifacts",
+                    "--timeout", f"{minutes}m", "--max-epochs", str(max_epochs), "--seed", "0", "--no-mlflow",
+                    *(["--limit", str(limit)] if limit else []),
+                ])  # fmt: skip
+            rows += searched(storage, names)
+    _log.info("| configuration | test accuracy | training s | epochs |")
+    _log.info("|---|---:|---:|---:|")
+    for name, accuracy, seconds, epochs in rows:
+        _log.info("| %s | %.4f | %.0f | %d |", name, accuracy, seconds, epochs)
+
+
+if __name__ == "__main__":
+    main()

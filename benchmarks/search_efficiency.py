@@ -1,0 +1,143 @@
+"""Who finds a good model sooner: Optuna (TPE + Hyperband, random) against keras-tuner (Hyperband,
+Bayesian optimisation), each with the same wall-clock budget on the same space and data.
+
+    python benchmarks/search_efficiency.py --quick   # lenet, 5,000 images, 3 min per method
+    python benchmarks/search_efficiency.py           # cnn and lenet, all images, 20 min per method
+    python benchmarks/search_efficiency.py --families lenet --budget 600 --limit 20000
+
+Every method is a real ``search.run`` invocation (the same code users run) into its own study of a
+temporary storage, one after the other in this process (the data is loaded once). For each method
+it prints the best validation accuracy reached, the time to reach 0.90 / 0.92 / 0.93 (wall time
+since its search started, ``-`` if never), and its trial counts; then whether Optuna reached
+keras-tuner Hyperband's final best within half of the time keras-tuner took. Writes a plotly page
+of best validation accuracy against wall time (``--out``, default
+``benchmarks/results/search_efficiency.html``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import optuna  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+from search import run  # noqa: E402
+from search._cli import setup_logging  # noqa: E402
+from search._devices import device_description  # noqa: E402
+
+_log = logging.getLogger("search.benchmarks")
+
+#: method name -> search.run options
+METHODS = {
+    "optuna-tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
+    "optuna-random": ["--sampler", "random", "--pruner", "none"],
+    "keras-tuner-hyperband": ["--engine", "keras-tuner", "--tuner", "hyperband"],
+    "keras-tuner-bayesian": ["--engine", "keras-tuner", "--tuner", "bayesian"],
+}
+TARGETS = (0.90, 0.92, 0.93)
+
+
+def curve(study: optuna.Study) -> list[tuple[float, float]]:
+    """(seconds since the search started, best validation accuracy so far) at each completed trial."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_start is not None]
+    if not trials:
+        return []
+    start = min(t.datetime_start for t in trials)  # type: ignore[type-var]
+    points, best = [], float("-inf")
+    done = [t for t in trials if t.datetime_complete is not None]
+    for t in sorted(done, key=lambda t: t.datetime_complete):  # type: ignore[arg-type,return-value]
+        accuracy = t.user_attrs.get("val_accuracy") if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None
+        if accuracy is not None and accuracy > best:
+            best = float(accuracy)
+        if best > float("-inf"):
+            points.append(((t.datetime_complete - start).total_seconds(), best))  # type: ignore[operator]
+    return points
+
+
+def time_to(points: list[tuple[float, float]], target: float) -> float | None:
+    """First time the best accuracy reached ``target``."""
+    return next((s for s, a in points if a >= target), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="lenet, 5,000 images, 3 minutes per method, 3 epochs")
+    parser.add_argument("--families", nargs="+", help="default: cnn lenet (quick: lenet)")
+    parser.add_argument("--budget", type=float, help="seconds per method (default 1200; quick 180)")
+    parser.add_argument("--limit", type=int, help="images (default all; quick 5000)")
+    parser.add_argument("--max-epochs", type=int, help="default 10 (quick 3)")
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
+    parser.add_argument("--out", default="benchmarks/results/search_efficiency.html")
+    args = parser.parse_args()
+    setup_logging()
+    families = args.families or (["lenet"] if args.quick else ["cnn", "lenet"])
+    budget = args.budget or (180.0 if args.quick else 1200.0)
+    limit = args.limit or (5000 if args.quick else None)
+    max_epochs = args.max_epochs or (3 if args.quick else 10)
+    _log.info("machine: %s, %s, Python %s", platform.machine(), device_description(), platform.python_version())
+    _log.info("families %s, %.0f s per method, %s images, max %d epochs", families, budget, limit or "all", max_epochs)
+    curves: dict[str, list[tuple[float, float]]] = {}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = f"sqlite:///{tmp}/optuna.db"
+        for family in families:
+            for method in args.methods:
+                name = f"{family}-{method}"
+                argv = [
+                    "--study", family, "--study-name", name, "--storage", storage,
+                    "--artifacts", f"{tmp}/storage/artifacts", "--no-mlflow", "--no-test",
+                    "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", "0",
+                    *(["--limit", str(limit)] if limit else []), *METHODS[method],
+                ]  # fmt: skip
+                _log.info("== %s", name)
+                run.main(argv)
+                study = optuna.load_study(study_name=name, storage=storage)
+                points = curves[name] = curve(study)
+                states = [t.state for t in study.get_trials(deepcopy=False)]
+                rows.append(
+                    (name, points[-1][1] if points else None, [time_to(points, g) for g in TARGETS],
+                     states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED), states.count(TrialState.FAIL))
+                )  # fmt: skip
+    _log.info("| study | best val acc | " + " | ".join(f"time to {g:.2f}" for g in TARGETS) + " | complete | pruned | failed |")
+    _log.info("|---|---:|" + "---:|" * len(TARGETS) + "---:|---:|---:|")
+    for name, best, times, c, p, f in rows:
+        cells = " | ".join(f"{t:.0f} s" if t is not None else "-" for t in times)
+        _log.info("| %s | %s | %s | %d | %d | %d |", name, f"{best:.4f}" if best else "-", cells, c, p, f)
+    for family in families:
+        kt_points = curves.get(f"{family}-keras-tuner-hyperband") or []
+        ours = curves.get(f"{family}-optuna-tpe-hyperband") or []
+        if kt_points and ours:
+            kt_best, kt_time = kt_points[-1][1], time_to(kt_points, kt_points[-1][1])
+            reached = time_to(ours, kt_best)
+            verdict = "met" if reached is not None and kt_time and reached <= kt_time / 2 else "missed"
+            _log.info(
+                "%s: keras-tuner Hyperband's best %.4f at %.0f s; Optuna TPE+Hyperband reached it at %s (target <= half: %s)",
+                family, kt_best, kt_time or 0, f"{reached:.0f} s" if reached is not None else "never", verdict,
+            )  # fmt: skip
+    _write_figure(curves, Path(args.out))
+    _log.info("wrote %s", args.out)
+
+
+def _write_figure(curves: dict[str, list[tuple[float, float]]], path: Path) -> None:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, points in curves.items():
+        fig.add_trace(go.Scatter(x=[s for s, _ in points], y=[a for _, a in points], mode="lines+markers",
+                                 line_shape="hv", name=name))  # fmt: skip
+    fig.update_layout(title="Best validation accuracy against wall time", xaxis_title="seconds", yaxis_title="val accuracy")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(fig.to_html(include_plotlyjs=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""keras-tuner as a second search engine over the same spaces, recorded like the Optuna engine.
+
+keras-tuner chooses the values (its Hyperband, Bayesian optimisation or random search oracle);
+everything else is the platform's: the space module samples through :class:`KerasTunerParams`
+(the same ``Space.sample`` as with an Optuna trial), and every keras-tuner trial becomes an
+Optuna trial of its own study (``<family>-<dataset>-kt-<tuner>``), queued with keras-tuner's
+values (``study.enqueue_trial`` then ``study.ask``), trained by the same :class:`~search._objective.Objective` with the
+same observers. So MLflow, optuna-dashboard, ``search.compare`` and ``search.report`` see the
+two engines' studies side by side, and the summary and the test evaluation are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+import optuna
+
+from search._devices import device_description
+from search._objective import Objective
+from search._observers import ObserverGroup, TrialObserver
+from search._study import redact
+from search._summary import ProgressPrinter, SearchSummary
+from spaces import FloatParam, IntParam, Param, ParamSource, Space
+
+__all__ = ["TUNERS", "KerasTunerParams", "run_keras_tuner"]
+
+_log = logging.getLogger("search")
+
+#: keras-tuner's bookkeeping values (Hyperband's epochs and brackets): not parameters of a space
+_TUNER_PREFIX = "tuner/"
+
+
+class KerasTunerParams(ParamSource):
+    """A space's parameters from keras-tuner's ``HyperParameters``, remembering which it asked for.
+
+    Args:
+        hp: the trial's hyperparameters; asking registers a parameter with keras-tuner.
+    """
+
+    def __init__(self, hp: kt.HyperParameters) -> None:
+        self.hp = hp
+        self.asked: dict[str, Param] = {}
+        self.values: dict[str, Any] = {}  # what the space was given, by name
+
+    def _get(self, param: Param) -> Any:
+        self.asked[param.name] = param
+        if isinstance(param, IntParam):
+            # keras-tuner's step on a log scale is a factor: no step there
+            step = None if param.log else param.step
+            sampling = "log" if param.log else "linear"
+            value = self.hp.Int(param.name, param.low, param.high, step=step, sampling=sampling)
+        elif isinstance(param, FloatParam):
+            sampling = "log" if param.log else "linear"
+            value = self.hp.Float(param.name, param.low, param.high, step=param.step, sampling=sampling)
+        elif set(param.choices) == {False, True} and all(isinstance(c, bool) for c in param.choices):
+            value = self.hp.Boolean(param.name)  # keras-tuner's Choice would hand back 0 and 1
+        else:
+            value = self.hp.Choice(param.name, list(param.choices))
+        self.values[param.name] = param.check(value)  # plain Python values, in range
+        return self.values[param.name]
+
+
+class _SpaceHyperModel(kt.HyperModel):
+    """The space as keras-tuner's ``HyperModel`` (used by keras-tuner to discover the space)."""
+
+    def __init__(self, space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__(name=space.name)
+        self.space, self.input_shape, self.num_classes = space, input_shape, num_classes
+
+    def build(self, hp: kt.HyperParameters) -> Any:
+        candidate = self.space.sample(KerasTunerParams(hp))
+        model = self.space.build_model(candidate, self.input_shape, self.num_classes)
+        self.space.compile(model, candidate)
+        return model
+
+
+class _BudgetSpent(kt.errors.FatalError):
+    """Raised before a trial starts when the invocation's trials or time are used up."""
+
+
+class _PlatformTuner(kt.Tuner):
+    """A keras-tuner ``Tuner`` whose trials are the platform's trials (see the module docstring).
+
+    Only :meth:`run_trial` is overridden — keras-tuner's documented extension point.
+    """
+
+    def __init__(
+        self,
+        oracle: kt.Oracle,
+        hypermodel: _SpaceHyperModel,
+        *,
+        study: optuna.Study,
+        objective: Objective,
+        n_trials: int | None,
+        deadline: float | None,
+        directory: str,
+        project_name: str,
+    ) -> None:
+        super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name)
+        self.study, self.objective = study, objective
+        self.n_trials, self.deadline = n_trials, deadline
+        self.started = 0
+        self.progress = ProgressPrinter()
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        if (self.n_trials is not None and self.started >= self.n_trials) or (
+            self.deadline is not None and time.monotonic() >= self.deadline
+        ):
+            raise _BudgetSpent("budget spent")
+        self.started += 1
+        hp = trial.hyperparameters
+        source = KerasTunerParams(hp)
+        self.hypermodel.space.sample(source)  # which parameters this point uses, and their values
+        values = source.values
+        epochs = int(hp.values.get("tuner/epochs", self.objective.max_epochs))
+        # keras-tuner's point goes through Optuna's queue, so the objective's suggest_* calls
+        # return keras-tuner's values and the trial is stored like any other
+        attrs = {"engine": "keras-tuner", "keras_tuner_trial": str(trial.trial_id)}
+        self.study.enqueue_trial(values, user_attrs=attrs)
+        with warnings.catch_warnings():  # Optuna would like optimize() for its heartbeat thread
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            optuna_trial = self.study.ask()
+        objective = replace(self.objective, max_epochs=min(epochs, self.objective.max_epochs))
+        try:
+            value = objective(optuna_trial)
+        except optuna.TrialPruned:
+            frozen = self.study.tell(optuna_trial, state=optuna.trial.TrialState.PRUNED)
+            self.progress(self.study, frozen)
+            partial = frozen.user_attrs.get("val_accuracy")
+            if partial is None:
+                raise kt.errors.FailedTrialError("over its time budget before an epoch ended") from None
+            return {"val_accuracy": float(partial)}
+        except Exception as exc:
+            frozen = self.study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
+            self.progress(self.study, frozen)
+            raise kt.errors.FailedTrialError(str(exc)) from exc
+        frozen = self.study.tell(optuna_trial, value)
+        self.progress(self.study, frozen)
+        return {"val_accuracy": float(value)}  # type: ignore[arg-type]
+
+
+def _oracle(name: str, max_epochs: int, n_trials: int | None, seed: int | None) -> kt.Oracle:
+    objective = kt.Objective("val_accuracy", direction="max")
+    # a failed point (an invalid combination) is a result, not a reason to stop the search
+    common: dict[str, Any] = {"seed": seed, "max_consecutive_failed_trials": 1_000_000}
+    if name == "hyperband":
+        return kt.oracles.HyperbandOracle(objective, max_epochs=max_epochs, factor=3, **common)
+    trials = n_trials or 1_000_000
+    if name == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(objective, max_trials=trials, **common)
+    return kt.oracles.RandomSearchOracle(objective, max_trials=trials, **common)
+
+
+#: ``--tuner`` names
+TUNERS = ("hyperband", "bayesian", "random")
+
+
+def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None) -> SearchSummary:
+    """Run one invocation with keras-tuner choosing the values; summarise it like the Optuna engine."""
+    from search._artifacts import OptunaArtifacts
+    from search._search import finish_search, make_objective
+
+    s, study = prepared.settings, prepared.study
+    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
+    _log.info(
+        "study %s: %s on %s, %s, keras-tuner %s, storage %s",
+        study.study_name, s.family, prepared.data.summary(), device_description(), s.tuner, redact(s.storage),
+    )  # fmt: skip
+    objective = make_objective(prepared, group, prune=False)  # keras-tuner's Hyperband stops trials itself
+    data = prepared.data
+    hypermodel = _SpaceHyperModel(prepared.space, data.x_train.shape[1:], data.num_classes)
+    directory = Path(s.artifacts).parent / "keras-tuner"
+    tuner = _PlatformTuner(
+        _oracle(s.tuner, s.max_epochs, s.n_trials, s.seed),
+        hypermodel,
+        study=study,
+        objective=objective,
+        n_trials=s.n_trials,
+        deadline=time.monotonic() + s.timeout if s.timeout else None,
+        directory=str(directory),
+        project_name=study.study_name,
+    )
+    before = len(study.get_trials(deepcopy=False))
+    group.on_search_start(study)
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        tuner.search(verbose=1 if s.verbose else 0)  # our progress lines, not keras-tuner's
+    except _BudgetSpent:
+        pass
+    except KeyboardInterrupt:
+        interrupted = True
+        _log.warning("interrupted: run the same command to resume")
+    return finish_search(
+        prepared,
+        group,
+        trials_this_run=len(study.get_trials(deepcopy=False)) - before,
+        wall_seconds=time.perf_counter() - start,
+        interrupted=interrupted,
+    )

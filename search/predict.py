@@ -1,0 +1,113 @@
+"""``python -m search.predict --study cnn IMAGE...``: classify your own images with a study's best model.
+
+The model is the best trial's, as ``search.run`` kept it in the Optuna artifact store. Each image
+(PNG, JPEG, ...; any size or colour) is converted to the model's input: resized, grey or RGB as the
+model expects, scaled to [0, 1]. Fashion-MNIST and MNIST show light objects on a black ground, so a
+grey image with a light background (a photo on paper) is inverted first; ``--invert never`` or
+``--invert always`` overrides that. Prints one line per image: its class and probability.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
+from search._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE  # noqa: E402
+from search._search import UsageError  # noqa: E402
+
+__all__ = ["build_parser", "main", "read_image"]
+
+_log = logging.getLogger("search")
+
+
+def build_parser() -> ArgumentParser:
+    """The command line of ``search.predict``."""
+    p = ArgumentParser(prog="python -m search.predict", description="Classify image files with a study's best model.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--study", required=True, metavar="FAMILY", help="the family searched (names the study)")
+    p.add_argument("--dataset", help="its data set (default: the family's)")
+    p.add_argument("--study-name", help="default: FAMILY-DATASET, as search.run")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    p.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"the models (default {DEFAULT_OPTUNA_ARTIFACTS})")
+    p.add_argument("--invert", choices=("auto", "always", "never"), default="auto", help="invert grey images (default auto)")
+    p.add_argument("--top", type=int, default=1, help="show the K most likely classes (default 1)")
+    return p
+
+
+def read_image(path: Path, shape: tuple[int, int, int], invert: str = "auto") -> np.ndarray:
+    """``path`` as a float32 array of ``shape`` (height, width, channels) in [0, 1].
+
+    Raises:
+        UsageError: the file is missing or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = shape
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.LANCZOS)
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise UsageError(f"no image file {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UsageError(f"cannot read {path} as an image ({type(exc).__name__})") from None
+    if channels == 1:
+        array = array[..., None]
+        border = np.concatenate([array[0].ravel(), array[-1].ravel(), array[:, 0].ravel(), array[:, -1].ravel()])
+        if invert == "always" or (invert == "auto" and float(border.mean()) > 0.5):
+            array = 1.0 - array
+    return array
+
+
+def _class_names(study: Any, count: int) -> list[str]:
+    evaluation = study.user_attrs.get("test_evaluation") or {}
+    names = evaluation.get("class_names")
+    if not names:
+        from search.data import DataError, load_dataset
+
+        try:
+            names = list(load_dataset(str(study.user_attrs.get("dataset")), limit=count * 20).class_names)
+        except (DataError, ValueError):
+            names = []
+    return [str(n) for n in names] if len(names) == count else [str(k) for k in range(count)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from search._results import load_best_model, load_study, study_name_for
+
+    with exit_on_usage_error("search.predict"):
+        if args.top < 1:
+            raise UsageError(f"--top must be at least 1, not {args.top}")
+        study = load_study(args.storage, study_name_for(args.study, args.dataset, args.study_name))
+        paths = [Path(p) for p in args.images]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise UsageError(f"no image file {', '.join(missing)}")
+        model, best = load_best_model(study, args.artifacts)
+        shape = tuple(int(d) for d in model.input_shape[1:])
+        batch = np.stack([read_image(p, shape, args.invert) for p in paths])  # type: ignore[arg-type]
+    probabilities = model.predict(batch, verbose=0)
+    names = _class_names(study, probabilities.shape[1])
+    _log.info("best trial %d of %s (validation accuracy %.4f)", best.number, study.study_name, best.values[0])
+    for path, probs in zip(paths, probabilities, strict=True):
+        top = np.argsort(probs)[::-1][: args.top]
+        _log.info("%s  %s", path, "  ".join(f"{names[k]} {probs[k]:.3f}" for k in top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""keras-tuner as the engine: the same space, trials stored in Optuna and logged to MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras_tuner as kt
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from search import run
+from search.engines import KerasTunerParams
+from spaces import get_space
+
+
+def _args(folder: Path, tuner: str, *extra: str) -> list[str]:
+    return [
+        "--study", "lenet", "--engine", "keras-tuner", "--tuner", tuner,
+        "--storage", f"sqlite:///{folder}/optuna.db", "--artifacts", str(folder / "storage" / "artifacts"),
+        "--tracking-uri", f"sqlite:///{folder}/mlflow.db",
+        "--limit", "300", "--max-epochs", "2", "--seed", "4", *extra,
+    ]  # fmt: skip
+
+
+def test_the_space_samples_through_keras_tuners_hyperparameters() -> None:
+    space = get_space("cnn")
+    hp = kt.HyperParameters()
+    source = KerasTunerParams(hp)
+    candidate = space.sample(source)
+    assert set(source.asked) <= set(hp.values)  # every parameter the space asked for is keras-tuner's
+    assert space.from_params(source.values) == candidate  # and rebuilds the same candidate without keras-tuner
+    assert isinstance(hp._hps["learning_rate"][0], kt.engine.hyperparameters.Float)
+    assert hp._hps["learning_rate"][0].sampling == "log"
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband"])
+def test_keras_tuner_trials_are_optuna_trials_with_mlflow_runs(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], tuner: str
+) -> None:
+    assert run.main(_args(tmp_path, tuner, "--n-trials", "2")) == 0
+    name = f"lenet-fashion_mnist-kt-{tuner}"
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
+    trials = study.get_trials()
+    assert len(trials) == 2 and all(t.state.is_finished() for t in trials)
+    assert study.user_attrs["engine"] == f"keras-tuner-{tuner}"
+    space = get_space("lenet")
+    for t in trials:
+        assert t.user_attrs["engine"] == "keras-tuner" and t.user_attrs["keras_tuner_trial"]
+        space.from_params(t.params)  # a valid point of the same space
+        if t.state == TrialState.COMPLETE:
+            assert 1 <= t.user_attrs["epochs_run"] <= 2
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None
+    for t in trials:
+        mlflow_run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert mlflow_run.data.tags["optuna.trial_number"] == str(t.number)
+        assert mlflow_run.data.params["learning_rate"]
+    out = capsys.readouterr().out
+    assert f"keras-tuner {tuner}" in out and "test accuracy of the best configuration" in out
+    assert (tmp_path / "storage" / "keras-tuner" / name).is_dir()  # keras-tuner's own records
+
+
+def test_bad_tuner_and_workers_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run.main(_args(tmp_path, "grid"))
+    assert exited.value.code == 2 and "invalid choice: 'grid'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        run.main(_args(tmp_path, "random", "--workers", "2"))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "keras-tuner runs one process" in err[0]
+    assert not (tmp_path / "optuna.db").exists()
