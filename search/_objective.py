@@ -105,8 +105,9 @@ class Objective:
             callbacks.append(saver)
         if self.prune:
             callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
-        if self.trial_seconds:
-            callbacks.append(TrialTimeBudget(self.trial_seconds))
+        budget = TrialTimeBudget(self.trial_seconds) if self.trial_seconds else None
+        if budget is not None:
+            callbacks.append(budget)
         if self.patience:
             callbacks.append(
                 keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.patience)
@@ -178,6 +179,8 @@ class Objective:
             )
             raise
         self._end_checkpoints(trial, saver)
+        if budget is not None and budget.stopped:
+            trial.set_user_attr("stopped_by_time_budget", True)
         self._record(trial, result)
         self._keep_if_best(trial, result)
         self.observers.on_trial_end(

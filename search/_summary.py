@@ -54,7 +54,8 @@ def trial_line(trial: FrozenTrial, best: float | None) -> str:
     if isinstance(acc, float):
         parts.append(f"val_acc {acc:.4f}" + (f" (best {best:.4f})" if best is not None else ""))
     if trial.state == TrialState.COMPLETE:
-        parts.append(f"{attrs.get('epochs_run', '?')} epochs")
+        budget = " (time budget)" if attrs.get("stopped_by_time_budget") else ""
+        parts.append(f"{attrs.get('epochs_run', '?')} epochs{budget}")
     if "training_seconds" in attrs:
         parts.append(f"{attrs['training_seconds']:.1f}s")
     if "param_count" in attrs:

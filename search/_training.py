@@ -90,10 +90,11 @@ class TrialTimeBudget(keras.callbacks.Callback):
     a few seconds of its first epoch the pace of its batches (not counting the first
     :attr:`WARMUP_BATCHES`, which include graph tracing) gives its time per epoch; a trial that
     could not train :attr:`MIN_EPOCHS` epochs (or all it plans, if fewer) within its budget stops
-    at once — it would reach at most a rung or two of the pruner before its budget ran out.
-    Any trial still training when the budget runs out stops then. Either way this raises
-    :class:`optuna.TrialPruned`, so the sampler ranks it below every trial that finished and
-    learns to avoid that region.
+    at once with :class:`optuna.TrialPruned` — it would reach at most a rung or two of the pruner
+    before its budget ran out — so the sampler ranks it below every trial that finished and learns
+    to avoid that region. A trial still training when the budget runs out stops then: pruned if
+    it has not finished an epoch, else ended after a (shortened) last epoch with its best
+    validation accuracy so far, like early stopping (:attr:`stopped`).
 
     Args:
         seconds: the trial's time budget.
@@ -107,6 +108,8 @@ class TrialTimeBudget(keras.callbacks.Callback):
         super().__init__()
         self.seconds, self.measure_seconds = seconds, measure_seconds
         self._epoch = 0
+        self._epochs_done = 0
+        self.stopped = False  # the budget ended training after at least one epoch
         self._start = time.perf_counter()
         self._pace_start: tuple[int, float] | None = None
         self._projected = False
@@ -115,6 +118,11 @@ class TrialTimeBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
         self._pace_start, self._projected = None, False
+        self._epochs_done = 0
+        self.stopped = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epochs_done += 1
 
     def _stop(self, why: str) -> None:
         import optuna
@@ -125,7 +133,11 @@ class TrialTimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.perf_counter()
         if now - self._start > self.seconds:
-            self._stop("over")
+            if not self._epochs_done:
+                self._stop("over")  # nothing measured yet: the trial has no value to give
+            # it has a validation score: end this epoch early and keep the best one
+            self.stopped = self.model.stop_training = True
+            return
         if self._projected:
             return
         if self._pace_start is None:

@@ -38,3 +38,11 @@ def test_trial_within_its_budget_is_left_alone() -> None:
     budget = TrialTimeBudget(seconds=300, measure_seconds=0.3)
     assert _tiny_fit(budget, epochs=1) < 120
     assert not budget.exceeded
+
+
+def test_trial_out_of_time_after_an_epoch_ends_with_what_it_reached() -> None:
+    budget = TrialTimeBudget(seconds=8, measure_seconds=1e9)  # no projection: only the budget
+    start = time.perf_counter()
+    _tiny_fit(budget, epochs=1000)  # no exception: it has a validation score to give
+    assert budget.stopped and budget.exceeded is False
+    assert time.perf_counter() - start < 8 + 30  # stopped at the budget, not after 1000 epochs
