@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["configure_threads", "device_description"]
+__all__ = ["configure_precision", "configure_threads", "device_description"]
 
 
 @functools.cache
@@ -31,3 +31,23 @@ def configure_threads(threads: int | None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
     except RuntimeError:  # already initialised
         pass
+
+
+def configure_precision(mixed: bool) -> bool:
+    """Use float16 compute with float32 weights (Keras' ``mixed_float16``) when asked and a GPU
+    is there; on a CPU it would only be slower, so it is refused with a warning.
+
+    Returns:
+        Whether mixed precision is on.
+    """
+    import logging
+
+    import keras
+
+    if not mixed:
+        return False
+    if not tf.config.list_physical_devices("GPU"):
+        logging.getLogger("search").warning("--mixed-precision needs a GPU: training in float32 on the CPU")
+        return False
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    return True

@@ -74,6 +74,7 @@ class Objective:
         trial_seconds: stop (prune) a trial still training after this long (None: no limit).
         checkpoints: save the model after every epoch, so a retried trial resumes from its
             predecessor's last completed epoch; deleted when the trial ends (None: no checkpoints).
+        jit: compile every model's training step with XLA.
         patience: stop a trial whose validation accuracy has not improved for this many epochs
             (None: never). Optuna's pruners cannot judge several objectives at once, so
             multi-objective studies stop hopeless trials this way instead.
@@ -90,6 +91,7 @@ class Objective:
     trial_seconds: float | None = None
     checkpoints: Checkpoints | None = None
     patience: int | None = None
+    jit: bool = False  # compile each model's training step with XLA (--jit)
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
         candidate = self.space.sample(TrialParams(trial))
@@ -121,7 +123,7 @@ class Objective:
             if resume is not None:
                 model = resume.model
             else:
-                model = prepare_model(self.space, candidate, self.data)
+                model = prepare_model(self.space, candidate, self.data, jit=self.jit)
             trial.set_user_attr("param_count", int(model.count_params()))
             self.observers.on_trial_start(
                 TrialStart(

@@ -16,7 +16,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from search._artifacts import OptunaArtifacts
-from search._devices import configure_threads, device_description
+from search._devices import configure_precision, configure_threads, device_description
 from search._faults import Checkpoints, set_tracking_uri
 from search._objective import OBJECTIVES, Objective
 from search._observers import ObserverGroup, TrialObserver
@@ -76,6 +76,8 @@ class SearchSettings:
     workers: int = 1  # worker processes on this machine (search._workers)
     gpus: bool = False  # give each worker its own GPU (CUDA_VISIBLE_DEVICES)
     study_trials: int | None = None  # stop when the whole study has this many trials (all machines)
+    jit: bool = False  # XLA-compile every model's training step
+    mixed_precision: bool = False  # float16 compute on GPUs (ignored on CPUs, with a warning)
     engine: str = "optuna"  # or "keras-tuner" (search.engines)
     tuner: str = "hyperband"  # keras-tuner's algorithm: hyperband, bayesian or random
     run_tag: str | None = None  # set by search._workers: the invocation --n-trials counts
@@ -159,6 +161,7 @@ def prepare(settings: SearchSettings) -> Prepared:
     except (KeyError, ValueError) as exc:
         raise UsageError(str(exc.args[0]) if isinstance(exc, ValueError) else f"unknown {exc}") from None
     configure_threads(settings.threads)
+    configure_precision(settings.mixed_precision)
     try:
         data = load_dataset(
             settings.dataset_name,
@@ -222,6 +225,7 @@ def make_objective(prepared: Prepared, group: ObserverGroup, *, prune: bool | No
         trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,
+        jit=s.jit,
     )
 
 

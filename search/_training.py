@@ -178,12 +178,13 @@ class _StopOnNonFinite(keras.callbacks.Callback):
         self._epoch = epoch
 
 
-def prepare_model(space: Space, candidate: Candidate, data: Dataset) -> keras.Model:
-    """A freshly built and compiled model, after clearing the previous trial's graph."""
+def prepare_model(space: Space, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
+    """A freshly built and compiled model, after clearing the previous trial's graph
+    (``jit``: compile its training step with XLA)."""
     keras.backend.clear_session()
     gc.collect()
     model = space.build_model(candidate, data.input_shape, data.num_classes)
-    space.compile(model, candidate)
+    space.compile(model, candidate, jit=True if jit else "auto")
     return model
 
 

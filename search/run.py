@@ -58,6 +58,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler and the data split")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
+    g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
+    g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
     g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: the cores shared by the workers)")
     g.add_argument("--workers", type=int, default=1, help="worker processes on this machine, all on the same study (default 1)")
     g.add_argument("--gpus", action="store_true", help="give each worker its own GPU (CUDA_VISIBLE_DEVICES)")
@@ -105,6 +107,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         gpus=args.gpus,
         study_trials=args.study_trials,
         engine=args.engine,
+        jit=args.jit,
+        mixed_precision=args.mixed_precision,
         tuner=args.tuner,
     )
 

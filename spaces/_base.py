@@ -125,10 +125,12 @@ class Space(abc.ABC, Generic[A]):
         )(x)
         return keras.Model(inputs, outputs, name=self.name)
 
-    def compile(self, model: keras.Model, candidate: Candidate[A]) -> None:
-        """Compile ``model`` with the optimizer and loss of ``candidate``."""
+    def compile(self, model: keras.Model, candidate: Candidate[A], *, jit: bool | str = "auto") -> None:
+        """Compile ``model`` with the optimizer and loss of ``candidate`` (``jit``: Keras'
+        ``jit_compile``, True for XLA)."""
         model.compile(
             optimizer=candidate.train.make_optimizer(),
             loss=candidate.train.make_loss(),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            jit_compile=jit,
         )

@@ -218,3 +218,14 @@ def test_accuracy_and_time_make_a_pareto_front(
     most_accurate = max(study.best_trials, key=lambda t: t.values[0]).number
     assert study.user_attrs["test_evaluation"]["trial"] == most_accurate
     assert f"(trial {most_accurate}):" in out
+
+
+def test_jit_and_mixed_precision_options(keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _args(tmp_path, "--n-trials", "1", "--jit", "--mixed-precision", "--pruner", "none", "--no-test", family="lenet")
+    assert run.main(args) == 0
+    (trial,) = _study(tmp_path, "lenet-fashion_mnist").get_trials()
+    assert trial.state == TrialState.COMPLETE  # the XLA-compiled model trained
+    assert "--mixed-precision needs a GPU: training in float32" in capsys.readouterr().out
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"
