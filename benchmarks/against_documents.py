@@ -1,8 +1,8 @@
 """The documents' configurations against what a timed search finds, on this machine.
 
-    python benchmarks/against_documents.py --quick    # 5,000 images, presets 2 epochs, 3-minute search
+    python benchmarks/against_documents.py --quick    # 2,000 images, 1 epoch, a 1-minute search (~4 min)
     python benchmarks/against_documents.py            # all images, presets up to 10 epochs, 20- and 60-minute searches
-    python benchmarks/against_documents.py --storage sqlite:///storage/optuna.db --studies cnn-fashion_mnist
+    python benchmarks/against_documents.py --storage sqlite:///storage/optuna.db --study-name cnn-fashion_mnist
 
 Each preset of the Fashion-MNIST families is trained as its document specified (its epochs, capped
 by ``--max-epochs``) on the same split the search uses, then scored once on the test set. Next to
@@ -69,15 +69,18 @@ def searched(storage: str, names: list[str]) -> list[tuple[str, float, float, in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5,000 images, presets 2 epochs, one 3-minute search")
-    parser.add_argument("--minutes", type=float, nargs="+", help="search budgets (default 20 60; quick 3)")
-    parser.add_argument("--storage", help="with --studies: read these finished studies instead of searching")
-    parser.add_argument("--studies", nargs="+", default=[])
-    parser.add_argument("--max-epochs", type=int, help="cap on the presets' epochs and the search's (default 10; quick 2)")
+    parser.add_argument("--quick", action="store_true", help="2,000 images, 1 epoch, one 1-minute search")
+    parser.add_argument("--minutes", type=float, nargs="+", help="search budgets (default 20 60; quick 1)")
+    parser.add_argument("--storage", default="sqlite:///storage/optuna.db",
+                        help="with --study-name: the storage of those studies (default sqlite:///storage/optuna.db)")
+    parser.add_argument("--study-name", "--studies", dest="studies", nargs="+", default=[],
+                        help="read these finished studies instead of searching")
+    parser.add_argument("--max-epochs", type=int, help="cap on the presets' epochs and the search's (default 10; quick 1)")
+    parser.add_argument("--limit", type=int, help="train on a stratified subset of this many images (default all; quick 2000)")
     args = parser.parse_args()
     setup_logging()
-    limit = 5000 if args.quick else None
-    max_epochs = args.max_epochs or (2 if args.quick else 10)
+    limit = args.limit or (2000 if args.quick else None)
+    max_epochs = args.max_epochs or (1 if args.quick else 10)
     _log.info("machine: %s, %s, Python %s", platform.machine(), device_description(), platform.python_version())
     rows = presets(limit, max_epochs)
     if args.studies:
@@ -86,7 +89,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             storage = f"sqlite:///{tmp}/optuna.db"
             names = []
-            for minutes in args.minutes or ([3.0] if args.quick else [20.0, 60.0]):
+            for minutes in args.minutes or ([1.0] if args.quick else [20.0, 60.0]):
                 name = f"cnn-{minutes:g}min"
                 names.append(name)
                 run.main([

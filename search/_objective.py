@@ -218,6 +218,10 @@ class Objective:
         trial.set_user_attr("seconds_per_epoch", round(result.seconds_per_epoch, 3))
         trial.set_user_attr("images_per_second", round(result.images_per_second, 1))
         trial.set_user_attr("param_count", result.param_count)
+        # the learning curves, so search.report draws them from Optuna alone (no MLflow needed)
+        curves = ("loss", "accuracy", "val_loss", "val_accuracy")
+        history = {k: [round(v, 5) if math.isfinite(v) else None for v in result.history[k]] for k in curves if k in result.history}
+        trial.set_user_attr("history", history)
 
     @staticmethod
     def _record_partial(trial: optuna.trial.Trial, history: dict[str, list[float]]) -> None:

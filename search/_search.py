@@ -135,6 +135,8 @@ def _check_numbers(s: SearchSettings) -> None:
             )
         if len(s.objectives) > 1:
             raise UsageError("--engine keras-tuner optimises one objective: --objectives accuracy")
+        if s.enqueue_presets:
+            raise UsageError("--engine keras-tuner chooses every trial itself: --enqueue-presets is for --engine optuna")
     unknown = [o for o in s.objectives if o not in OBJECTIVES]
     if unknown or not s.objectives or s.objectives[0] != "accuracy" or len(set(s.objectives)) != len(s.objectives):
         raise UsageError(

@@ -15,17 +15,25 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
 from search._paths import DEFAULT_STORAGE  # noqa: E402
 
-__all__ = ["COLUMNS", "build_parser", "main", "pareto_front", "write_html"]
+if TYPE_CHECKING:
+    import optuna
+    import plotly.graph_objects as go
+
+__all__ = ["COLUMNS", "DEFAULT_OUT", "accuracy_time_figure", "build_parser", "main", "pareto_front"]
 
 _log = logging.getLogger("search")
 
-#: the table's columns: (heading, StudyRow field)
+#: the folder of compare.md, compare.csv and compare.html
+DEFAULT_OUT = "reports"
+
+#: the table's columns: (heading in the markdown table, StudyRow field and CSV column)
 COLUMNS = (
     ("study", "study"),
     ("family", "family"),
@@ -41,18 +49,28 @@ COLUMNS = (
     ("best params", "best_params"),
 )
 
+#: name of the Pareto front's trace in the HTML page
+FRONT_NAME = "Pareto front"
+
 
 def build_parser() -> ArgumentParser:
-    """The command line of ``search.compare``."""
+    """The command line of ``search.compare``.
+
+    Returns:
+        The parser (bad arguments: one line on stderr, exit code 2).
+    """
     p = ArgumentParser(prog="python -m search.compare", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("studies", nargs="*", metavar="STUDY", help="study names (default: every study in the storage)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    p.add_argument("--out", default="reports", help="folder for compare.md, compare.csv, compare.html (default reports)")
+    p.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"folder for compare.md, .csv and .html (default {DEFAULT_OUT})"
+    )
     p.add_argument("--html", action="store_true", help="also write the accuracy-against-time page")
     return p
 
 
 def _cell(value: object) -> str:
+    """A value as the markdown table shows it: accuracies to 4 places, seconds to 1."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -63,9 +81,17 @@ def _cell(value: object) -> str:
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points (training seconds, accuracy) no other point beats on both, by time."""
+    """The points no other point beats on both time and accuracy.
+
+    Args:
+        points: (training seconds, accuracy) pairs; less time and more accuracy are better.
+
+    Returns:
+        Indices of the front's points, by increasing time (and so increasing accuracy).
+    """
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], float("-inf")
+    front: list[int] = []
+    best = float("-inf")
     for i in order:
         if points[i][1] > best:
             front.append(i)
@@ -73,8 +99,19 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-def write_html(studies: Sequence[object], path: Path) -> int:
-    """Accuracy against training time for every complete trial; returns the number of traces."""
+def accuracy_time_figure(studies: Sequence[optuna.Study]) -> go.Figure:
+    """Validation accuracy against training time for every complete trial of ``studies``.
+
+    One marker trace per study (hover: the trial's number and parameters), then a dashed line
+    through the Pareto front over all of them. Multi-objective studies use their first value,
+    the validation accuracy.
+
+    Args:
+        studies: the studies to draw.
+
+    Returns:
+        The figure: ``len(studies)`` traces, then the front's.
+    """
     import plotly.graph_objects as go
     from optuna.trial import TrialState
 
@@ -82,19 +119,19 @@ def write_html(studies: Sequence[object], path: Path) -> int:
     everyone: list[tuple[float, float, str]] = []
     for study in studies:
         trials = [
-            t for t in study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])  # type: ignore[attr-defined]
-            if "training_seconds" in t.user_attrs
+            t
+            for t in study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
+            if "training_seconds" in t.user_attrs and t.values
         ]
         xs = [float(t.user_attrs["training_seconds"]) for t in trials]
         ys = [float(t.values[0]) for t in trials]
         labels = [
-            f"{study.study_name} trial {t.number}<br>"  # type: ignore[attr-defined]
-            + "<br>".join(f"{k}={v}" for k, v in t.params.items())
+            f"{study.study_name} trial {t.number}<br>" + "<br>".join(f"{k}={v}" for k, v in t.params.items())
             for t in trials
         ]
         everyone += zip(xs, ys, labels, strict=True)
         fig.add_trace(
-            go.Scatter(x=xs, y=ys, mode="markers", name=study.study_name, text=labels, hoverinfo="text+x+y")  # type: ignore[attr-defined]
+            go.Scatter(x=xs, y=ys, mode="markers", name=study.study_name, text=labels, hoverinfo="text+x+y")
         )
     front = pareto_front([(x, y) for x, y, _ in everyone])
     fig.add_trace(
@@ -102,7 +139,7 @@ def write_html(studies: Sequence[object], path: Path) -> int:
             x=[everyone[i][0] for i in front],
             y=[everyone[i][1] for i in front],
             mode="lines+markers",
-            name="Pareto front",
+            name=FRONT_NAME,
             line={"dash": "dash", "color": "black"},
             text=[everyone[i][2] for i in front],
             hoverinfo="text+x+y",
@@ -110,16 +147,24 @@ def write_html(studies: Sequence[object], path: Path) -> int:
     )
     fig.update_layout(
         title="Validation accuracy against training time, every complete trial",
-        xaxis_title="training seconds",
+        xaxis_title="training seconds (log scale)",
         yaxis_title="validation accuracy",
         xaxis_type="log",
+        height=600,
     )
-    path.write_text(fig.to_html(include_plotlyjs=True, full_html=True))
-    return len(fig.data)
+    return fig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad input)."""
+    """Write and log the comparison of the studies named on the command line (or of every study).
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        0; an unknown study or a storage that cannot be opened exits with code 2 after one line
+        on stderr, writing nothing.
+    """
     args = build_parser().parse_args(argv)
     setup_logging()
     from search._figures import markdown_table
@@ -131,10 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.info("no studies in the storage yet: run python -m search.run first")
         return 0
     rows = [study_row(s).as_dict() for s in studies]
-    table = [{head: _cell(row[key]) for head, key in COLUMNS} for row in rows]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown_table(table)
+    text = markdown_table([{head: _cell(row[key]) for head, key in COLUMNS} for row in rows])
     (out / "compare.md").write_text(text)
     with (out / "compare.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[key for _, key in COLUMNS])
@@ -144,8 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.info("%s", line)
     written = [out / "compare.md", out / "compare.csv"]
     if args.html:
-        write_html(studies, out / "compare.html")
-        written.append(out / "compare.html")
+        page = out / "compare.html"
+        page.write_text(accuracy_time_figure(studies).to_html(include_plotlyjs=True, full_html=True))
+        written.append(page)
     _log.info("wrote %s", ", ".join(map(str, written)))
     return 0
 

@@ -4,7 +4,7 @@ The model is the best trial's, as ``search.run`` kept it in the Optuna artifact 
 (PNG, JPEG, ...; any size or colour) is converted to the model's input: resized, grey or RGB as the
 model expects, scaled to [0, 1]. Fashion-MNIST and MNIST show light objects on a black ground, so a
 grey image with a light background (a photo on paper) is inverted first; ``--invert never`` or
-``--invert always`` overrides that. Prints one line per image: its class and probability.
+``--invert always`` overrides that. Prints one line per image: its path, class and probability.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,27 +24,47 @@ from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # no
 from search._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE  # noqa: E402
 from search._search import UsageError  # noqa: E402
 
-__all__ = ["build_parser", "main", "read_image"]
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["build_parser", "class_names", "main", "read_image"]
 
 _log = logging.getLogger("search")
 
+#: ``--invert`` choices: decide from the image's border, or always, or never
+INVERT_CHOICES = ("auto", "always", "never")
+
 
 def build_parser() -> ArgumentParser:
-    """The command line of ``search.predict``."""
+    """The command line of ``search.predict``.
+
+    Returns:
+        The parser (bad arguments: one line on stderr, exit code 2).
+    """
     p = ArgumentParser(prog="python -m search.predict", description="Classify image files with a study's best model.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size or colour)")
     p.add_argument("--study", required=True, metavar="FAMILY", help="the family searched (names the study)")
     p.add_argument("--dataset", help="its data set (default: the family's)")
     p.add_argument("--study-name", help="default: FAMILY-DATASET, as search.run")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"the models (default {DEFAULT_OPTUNA_ARTIFACTS})")
-    p.add_argument("--invert", choices=("auto", "always", "never"), default="auto", help="invert grey images (default auto)")
+    p.add_argument("--invert", choices=INVERT_CHOICES, default="auto", help="invert grey images (default auto)")
     p.add_argument("--top", type=int, default=1, help="show the K most likely classes (default 1)")
     return p
 
 
-def read_image(path: Path, shape: tuple[int, int, int], invert: str = "auto") -> np.ndarray:
-    """``path`` as a float32 array of ``shape`` (height, width, channels) in [0, 1].
+def read_image(path: Path, shape: tuple[int, ...], invert: str = "auto") -> np.ndarray:
+    """An image file as a model input.
+
+    Args:
+        path: a file PIL can read.
+        shape: the model's input shape without the batch axis: (height, width, channels), with
+            1 channel for grey and 3 for RGB.
+        invert: for grey inputs, ``"always"`` or ``"never"`` invert, or ``"auto"``: invert when the
+            image's border is light on average (the training images are light on black).
+
+    Returns:
+        A float32 array of ``shape`` in [0, 1].
 
     Raises:
         UsageError: the file is missing or not an image.
@@ -53,8 +73,8 @@ def read_image(path: Path, shape: tuple[int, int, int], invert: str = "auto") ->
 
     height, width, channels = shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("L" if channels == 1 else "RGB")
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.LANCZOS)
             array = np.asarray(image, dtype=np.float32) / 255.0
@@ -70,21 +90,42 @@ def read_image(path: Path, shape: tuple[int, int, int], invert: str = "auto") ->
     return array
 
 
-def _class_names(study: Any, count: int) -> list[str]:
-    evaluation = study.user_attrs.get("test_evaluation") or {}
-    names = evaluation.get("class_names")
-    if not names:
-        from search.data import DataError, load_dataset
+def class_names(study: optuna.Study, count: int) -> list[str]:
+    """The names of the model's ``count`` classes.
 
-        try:
-            names = list(load_dataset(str(study.user_attrs.get("dataset")), limit=count * 20).class_names)
-        except (DataError, ValueError):
-            names = []
+    From the study's test evaluation (``search.run`` records the data set's class names there),
+    else from its data set (user attribute ``dataset``: a built-in's names, a folder's sub-folders),
+    else the class indices.
+
+    Args:
+        study: the study the model belongs to.
+        count: the number of the model's outputs.
+
+    Returns:
+        ``count`` names, in label order.
+    """
+    names = list((study.user_attrs.get("test_evaluation") or {}).get("class_names") or [])
+    dataset = study.user_attrs.get("dataset")
+    if len(names) != count and dataset:
+        from search.data import load_dataset
+
+        try:  # the names come with the data; a small subset keeps it quick
+            names = list(load_dataset(str(dataset), limit=max(count * 2, 20)).class_names)
+        except Exception as exc:  # data set moved or gone since the search: numbers will do
+            _log.warning("class names of %s not available (%s); showing class numbers", dataset, exc)
     return [str(n) for n in names] if len(names) == count else [str(k) for k in range(count)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad input)."""
+    """Classify the images named on the command line and log one line per image.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        0; bad input (unknown study, no complete trial, no model, a missing or unreadable image)
+        exits with code 2 after one line on stderr.
+    """
     args = build_parser().parse_args(argv)
     setup_logging()
     from search._results import load_best_model, load_study, study_name_for
@@ -99,9 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"no image file {', '.join(missing)}")
         model, best = load_best_model(study, args.artifacts)
         shape = tuple(int(d) for d in model.input_shape[1:])
-        batch = np.stack([read_image(p, shape, args.invert) for p in paths])  # type: ignore[arg-type]
-    probabilities = model.predict(batch, verbose=0)
-    names = _class_names(study, probabilities.shape[1])
+        batch = np.stack([read_image(p, shape, args.invert) for p in paths])
+    probabilities = np.asarray(model.predict(batch, verbose=0))
+    names = class_names(study, probabilities.shape[1])
     _log.info("best trial %d of %s (validation accuracy %.4f)", best.number, study.study_name, best.values[0])
     for path, probs in zip(paths, probabilities, strict=True):
         top = np.argsort(probs)[::-1][: args.top]

@@ -20,6 +20,7 @@ from typing import Any
 
 import keras_tuner as kt
 import optuna
+from keras_tuner.src import config as kt_config
 
 from search._devices import device_description
 from search._objective import Objective
@@ -73,6 +74,18 @@ class _SpaceHyperModel(kt.HyperModel):
         super().__init__(name=space.name)
         self.space, self.input_shape, self.num_classes = space, input_shape, num_classes
 
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        """Declare every parameter the space can ask for, conditional ones included.
+
+        keras-tuner otherwise learns a define-by-run space from the builds it sees, so a branch
+        first taken in trial k (the fourth block's filters, say) would get keras-tuner's default
+        value until then. Declared up front, the oracle chooses them all from the first trial;
+        the space's own control flow decides which of them a trial uses.
+        """
+        source = KerasTunerParams(hp)
+        for param in self.space.describe().values():
+            source._get(param)
+
     def build(self, hp: kt.HyperParameters) -> Any:
         candidate = self.space.sample(KerasTunerParams(hp))
         model = self.space.build_model(candidate, self.input_shape, self.num_classes)
@@ -121,11 +134,10 @@ class _PlatformTuner(kt.Tuner):
         epochs = int(hp.values.get("tuner/epochs", self.objective.max_epochs))
         # keras-tuner's point goes through Optuna's queue, so the objective's suggest_* calls
         # return keras-tuner's values and the trial is stored like any other
-        attrs = {"engine": "keras-tuner", "keras_tuner_trial": str(trial.trial_id)}
-        self.study.enqueue_trial(values, user_attrs=attrs)
-        with warnings.catch_warnings():  # Optuna would like optimize() for its heartbeat thread
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            optuna_trial = self.study.ask()
+        attrs: dict[str, Any] = {"engine": "keras-tuner", "keras_tuner_trial": str(trial.trial_id)}
+        if "tuner/epochs" in hp.values:  # Hyperband's bracket: this trial's epochs
+            attrs["keras_tuner_epochs"] = epochs
+        optuna_trial = self._ask(values, attrs)
         objective = replace(self.objective, max_epochs=min(epochs, self.objective.max_epochs))
         try:
             value = objective(optuna_trial)
@@ -144,17 +156,44 @@ class _PlatformTuner(kt.Tuner):
         self.progress(self.study, frozen)
         return {"val_accuracy": float(value)}  # type: ignore[arg-type]
 
+    def _ask(self, values: dict[str, Any], attrs: dict[str, Any]) -> optuna.Trial:
+        """A new Optuna trial holding keras-tuner's values (queued, then asked for).
 
-def _oracle(name: str, max_epochs: int, n_trials: int | None, seed: int | None) -> kt.Oracle:
+        ``study.ask`` takes the oldest waiting trial of the study; one left waiting by an earlier
+        invocation that died between queueing and asking is not this keras-tuner trial, so it is
+        recorded as failed (with the reason) and the next one is taken.
+        """
+        self.study.enqueue_trial(values, user_attrs=attrs)
+        while True:
+            with warnings.catch_warnings():  # Optuna would like optimize() for its heartbeat thread
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                optuna_trial = self.study.ask()
+            # (a retried keras-tuner trial has the same id and the same values)
+            if optuna_trial.user_attrs.get("keras_tuner_trial") == attrs["keras_tuner_trial"]:
+                return optuna_trial
+            optuna_trial.set_user_attr("fail_reason", "left waiting by an earlier keras-tuner invocation")
+            self.study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
+
+
+#: random points before keras-tuner's Bayesian optimisation fits its Gaussian process — Optuna
+#: TPE's ``n_startup_trials`` (keras-tuner's default, 3 per dimension, would be 126 for ``cnn``)
+BAYESIAN_INITIAL_POINTS = 10
+
+
+def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
+    """keras-tuner's oracle for ``--tuner``, unbounded: the invocation's budget stops it."""
     objective = kt.Objective("val_accuracy", direction="max")
     # a failed point (an invalid combination) is a result, not a reason to stop the search
     common: dict[str, Any] = {"seed": seed, "max_consecutive_failed_trials": 1_000_000}
-    if name == "hyperband":
-        return kt.oracles.HyperbandOracle(objective, max_epochs=max_epochs, factor=3, **common)
-    trials = n_trials or 1_000_000
+    if name == "hyperband":  # brackets over and over (hyperband_iterations=None: no end)
+        return kt.oracles.HyperbandOracle(
+            objective, max_epochs=max_epochs, factor=3, hyperband_iterations=None, **common
+        )
     if name == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(objective, max_trials=trials, **common)
-    return kt.oracles.RandomSearchOracle(objective, max_trials=trials, **common)
+        return kt.oracles.BayesianOptimizationOracle(
+            objective, max_trials=None, num_initial_points=BAYESIAN_INITIAL_POINTS, **common
+        )
+    return kt.oracles.RandomSearchOracle(objective, max_trials=None, **common)
 
 
 #: ``--tuner`` names
@@ -177,7 +216,7 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
     hypermodel = _SpaceHyperModel(prepared.space, data.x_train.shape[1:], data.num_classes)
     directory = Path(s.artifacts).parent / "keras-tuner"
     tuner = _PlatformTuner(
-        _oracle(s.tuner, s.max_epochs, s.n_trials, s.seed),
+        _oracle(s.tuner, s.max_epochs, s.seed),
         hypermodel,
         study=study,
         objective=objective,
@@ -186,10 +225,15 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
         directory=str(directory),
         project_name=study.study_name,
     )
+    if s.n_trials is not None:
+        # the oracle reloaded the trials of earlier invocations: this one may start n_trials more
+        tuner.oracle.max_trials = len(tuner.oracle.trials) + s.n_trials
     before = len(study.get_trials(deepcopy=False))
     group.on_search_start(study)
     start = time.perf_counter()
     interrupted = False
+    debug = kt_config.DEBUG  # keras-tuner prints a traceback per failed trial when on (its default)
+    kt_config.DEBUG = s.verbose  # our progress line and the trial's fail_reason say it in one line
     try:
         tuner.search(verbose=1 if s.verbose else 0)  # our progress lines, not keras-tuner's
     except _BudgetSpent:
@@ -197,6 +241,8 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
     except KeyboardInterrupt:
         interrupted = True
         _log.warning("interrupted: run the same command to resume")
+    finally:
+        kt_config.DEBUG = debug
     return finish_search(
         prepared,
         group,

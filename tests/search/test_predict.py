@@ -34,11 +34,12 @@ def test_predicts_the_class_the_model_gives_each_image(
     assert predict.main([*args, *map(str, paths)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(str(tmp_path))]
     assert len(lines) == 4
-    for line, k in zip(lines, right, strict=True):
+    expected = model.predict(data.x_test[right], verbose=0).max(axis=1)  # on the arrays, not the files
+    for line, k, p in zip(lines, right, expected, strict=True):
         path, name, probability = line.split("  ")[0], line.split("  ")[1].rsplit(" ", 1)[0], float(line.rsplit(" ", 1)[1])
         assert path == str(tmp_path / f"test-{k}.png")
         assert name == data.class_names[data.y_test[k]]
-        assert 0.0 < probability <= 1.0
+        assert probability == pytest.approx(float(p), abs=1e-3)
 
 
 def test_light_background_is_inverted_like_the_training_images(tmp_path: Path) -> None:
@@ -48,6 +49,15 @@ def test_light_background_is_inverted_like_the_training_images(tmp_path: Path) -
     array = predict.read_image(tmp_path / "photo.png", (28, 28, 1))
     assert array.shape == (28, 28, 1)
     assert array[0, 0, 0] == pytest.approx(0.0) and array[14, 14, 0] == pytest.approx(1.0)
+
+
+def test_larger_colour_jpeg_becomes_the_models_grey_input(tmp_path: Path) -> None:
+    data = load_dataset("fashion_mnist", limit=400, seed=2)
+    grey = (data.x_test[0, :, :, 0] * 255).round().astype(np.uint8)
+    Image.fromarray(grey).convert("RGB").resize((112, 112), Image.Resampling.NEAREST).save(tmp_path / "big.jpg", quality=95)
+    array = predict.read_image(tmp_path / "big.jpg", (28, 28, 1))
+    assert array.shape == (28, 28, 1) and array.dtype == np.float32
+    assert float(np.abs(array - data.x_test[0]).mean()) < 0.03  # the same picture, not inverted
 
 
 @pytest.mark.parametrize(("image", "message"), [("missing.png", "no image file"), ("notes.txt", "cannot read")])
@@ -61,3 +71,26 @@ def test_bad_image_is_one_line_exit_2(
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_unknown_study_is_one_line_exit_2(finished: Finished, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(image)
+    with pytest.raises(SystemExit) as exited:
+        predict.main(["--study", "resnet", "--storage", finished.storage, "--artifacts", str(finished.artifacts), str(image)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no study 'resnet-fashion_mnist'" in err[0]
+
+
+def test_study_without_a_complete_trial_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    storage = f"sqlite:///{tmp_path}/empty.db"
+    study = optuna.create_study(study_name="lenet-fashion_mnist", storage=storage, direction="maximize")
+    study.ask()  # a trial still running: nothing to predict with yet
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(image)
+    with pytest.raises(SystemExit) as exited:
+        predict.main(["--study", "lenet", "--storage", storage, "--artifacts", str(tmp_path), str(image)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no completed trial" in err[0]

@@ -50,7 +50,10 @@ def test_keras_tuner_trials_are_optuna_trials_with_mlflow_runs(
         assert t.user_attrs["engine"] == "keras-tuner" and t.user_attrs["keras_tuner_trial"]
         space.from_params(t.params)  # a valid point of the same space
         if t.state == TrialState.COMPLETE:
-            assert 1 <= t.user_attrs["epochs_run"] <= 2
+            cap = t.user_attrs.get("keras_tuner_epochs", 2)  # Hyperband: the bracket's epochs
+            assert 1 <= t.user_attrs["epochs_run"] <= cap <= 2
+    if tuner == "hyperband":
+        assert all(t.user_attrs["keras_tuner_epochs"] in (1, 2) for t in trials)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.get_experiment_by_name(name)
     assert experiment is not None
@@ -72,4 +75,19 @@ def test_bad_tuner_and_workers_are_one_line_exit_2(tmp_path: Path, capsys: pytes
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "keras-tuner runs one process" in err[0]
+    with pytest.raises(SystemExit) as exited:
+        run.main(_args(tmp_path, "random", "--enqueue-presets"))
+    assert exited.value.code == 2 and "--enqueue-presets is for --engine optuna" in capsys.readouterr().err
     assert not (tmp_path / "optuna.db").exists()
+
+
+def test_the_same_command_resumes_keras_tuners_search(keras_home: Path, tmp_path: Path) -> None:
+    """keras-tuner reloads its oracle from storage/keras-tuner/<study>: a second invocation adds
+    its --n-trials to the study instead of finding the oracle's trial count already reached."""
+    args = _args(tmp_path, "random", "--n-trials", "1", "--no-mlflow", "--no-test", "--max-epochs", "1")
+    assert run.main(args) == 0
+    assert run.main(args) == 0
+    study = optuna.load_study(study_name="lenet-fashion_mnist-kt-random", storage=f"sqlite:///{tmp_path}/optuna.db")
+    trials = study.get_trials()
+    assert [t.state.is_finished() for t in trials] == [True, True]
+    assert len({t.user_attrs["keras_tuner_trial"] for t in trials}) == 2  # two keras-tuner trials, not one twice
