@@ -173,6 +173,8 @@ class Checkpoints:
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 for key, value in (logs or {}).items():
                     self.history.setdefault(key, []).append(float(value))
+                if epoch + 1 >= self.params.get("epochs", 0):
+                    return  # the trial's last epoch: it ends now, and its checkpoints go with it
                 start = time.perf_counter()
                 checkpoints.save(trial.number, self.model, epoch + 1, self.history)
                 self.seconds.append(time.perf_counter() - start)

@@ -151,6 +151,7 @@ def learning_curves_png(history: Mapping[str, Sequence[float]], path: Path, titl
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, (panel, keys) in zip(axes, _PANELS, strict=True):
@@ -160,8 +161,10 @@ def learning_curves_png(history: Mapping[str, Sequence[float]], path: Path, titl
                 ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
         ax.set_title(panel)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
+    # fixed margins: tight_layout measured every label again (a third of the figure's cost)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.82, wspace=0.2)
     fig.savefig(path, dpi=90)
     plt.close(fig)

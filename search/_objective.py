@@ -148,37 +148,15 @@ class Objective:
             )
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("pruned_reason", str(pruned) or "pruner")
-            self._end_checkpoints(trial, saver)
             done = len(forwarder.history.get("val_accuracy", []))
             trial.set_user_attr("pruned_epoch", done)
             trial.set_user_attr("epochs_run", done)
-            self._record_partial(trial, forwarder.history)
-            self.observers.on_trial_end(
-                TrialOutcome(
-                    trial,
-                    optuna.trial.TrialState.PRUNED,
-                    None,
-                    metrics=self._metrics_of(trial),
-                    history=forwarder.history,
-                    pruned_epoch=done,
-                )
-            )
+            self._end_unfinished(trial, saver, forwarder.history, optuna.trial.TrialState.PRUNED, pruned_epoch=done)
             raise
         except Exception as exc:
-            self._end_checkpoints(trial, saver)
             reason = failure_reason(exc)
             trial.set_user_attr("fail_reason", reason)
-            self._record_partial(trial, forwarder.history)
-            self.observers.on_trial_end(
-                TrialOutcome(
-                    trial,
-                    optuna.trial.TrialState.FAIL,
-                    None,
-                    metrics=self._metrics_of(trial),
-                    history=forwarder.history,
-                    error=reason,
-                )
-            )
+            self._end_unfinished(trial, saver, forwarder.history, optuna.trial.TrialState.FAIL, error=reason)
             raise
         self._end_checkpoints(trial, saver)
         if budget is not None and budget.stopped:
@@ -199,6 +177,24 @@ class Objective:
             return result.val_accuracy
         attrs = trial.user_attrs
         return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+
+    def _end_unfinished(
+        self,
+        trial: optuna.trial.Trial,
+        saver: Any,
+        history: dict[str, list[float]],
+        state: optuna.trial.TrialState,
+        *,
+        pruned_epoch: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """A pruned or failed trial: drop its checkpoints, record its epochs, tell the observers."""
+        self._end_checkpoints(trial, saver)
+        self._record_partial(trial, history)
+        outcome = TrialOutcome(
+            trial, state, None, metrics=self._metrics_of(trial), history=history, pruned_epoch=pruned_epoch, error=error
+        )
+        self.observers.on_trial_end(outcome)
 
     def _end_checkpoints(self, trial: optuna.trial.Trial, saver: Any) -> None:
         """The trial ended (not interrupted): record what checkpoints cost, then delete them."""

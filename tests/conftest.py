@@ -7,6 +7,7 @@ machine and CI have no internet), so ``load_dataset("fashion_mnist")`` works wit
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -132,11 +133,12 @@ def temporary_postgres(bindir: Path) -> Iterator[str]:
 def postgres_url() -> Iterator[str]:
     """The URL of a PostgreSQL database on a server started for this test session (127.0.0.1).
 
-    Skips only when Debian's PostgreSQL server binaries are missing (``make system`` installs them).
+    Skips only when Debian's PostgreSQL server binaries are missing (``make system`` installs them),
+    and never in CI (``$CI`` set), where that is a broken set-up that must fail.
     """
     bindir = _postgres_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin): run `make system`")
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin): run `make system`")
     with temporary_postgres(bindir) as url:
         yield url
 
