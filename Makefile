@@ -31,6 +31,8 @@ data:
 	  mkdir -p "$(KERAS_DATA)" && cp "$(SHARED_DATA)"/*.gz "$(KERAS_DATA)"/ && echo "copied Fashion-MNIST into $(KERAS_DATA)"; \
 	fi
 
+# The main job: a 20-minute search of the cnn family (ARGS replaces the options: ARGS="--n-trials 50").
+run: ARGS ?= --timeout 20m
 run: setup
 	$(BIN)/python -m search.run --study cnn $(ARGS)
 
