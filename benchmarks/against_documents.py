@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search import run  # noqa: E402
 from search._cli import setup_logging  # noqa: E402
 from search._devices import device_description  # noqa: E402
+from search._paths import DEFAULT_STORAGE  # noqa: E402
 from search._training import fit_candidate  # noqa: E402
 from search.data import load_dataset, one_hot  # noqa: E402
 from spaces import FAMILIES  # noqa: E402
@@ -71,8 +72,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 images, 1 epoch, one 1-minute search")
     parser.add_argument("--minutes", type=float, nargs="+", help="search budgets (default 20 60; quick 1)")
-    parser.add_argument("--storage", default="sqlite:///storage/optuna.db",
-                        help="with --study-name: the storage of those studies (default sqlite:///storage/optuna.db)")
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help=f"with --study-name: the storage of those studies (default {DEFAULT_STORAGE})")
     parser.add_argument("--study-name", "--studies", dest="studies", nargs="+", default=[],
                         help="read these finished studies instead of searching")
     parser.add_argument("--max-epochs", type=int, help="cap on the presets' epochs and the search's (default 10; quick 1)")

@@ -18,9 +18,10 @@ __all__ = [
     "DEFAULT_TRACKING_URI",
     "artifact_root_for",
     "resolve_tracking_uri",
+    "sqlite_file",
 ]
 
-#: the Optuna study storage (also ``search._study.DEFAULT_STORAGE``)
+#: the Optuna study storage
 DEFAULT_STORAGE = "sqlite:///storage/optuna.db"
 #: the Optuna artifact store: best models, per-trial learning curves
 DEFAULT_OPTUNA_ARTIFACTS = "storage/artifacts"
@@ -54,9 +55,22 @@ def artifact_root_for(tracking_uri: str) -> str | None:
     scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in tracking_uri else ""
     if scheme in ("http", "https", "databricks"):
         return None
-    if scheme == "sqlite":
-        database = tracking_uri.split("///", 1)[1] if "///" in tracking_uri else ""
-        database = database.split("?", 1)[0]
-        if database and database != ":memory:":
-            return str(Path(database).parent / "artifacts")
+    database = sqlite_file(tracking_uri) if scheme == "sqlite" else None
+    if database is not None:
+        return str(database.parent / "artifacts")
     return DEFAULT_ARTIFACT_ROOT
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a SQLite URL names (``sqlite:///storage/optuna.db`` gives
+    ``storage/optuna.db``); ``None`` for other databases, in-memory SQLite and malformed URLs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises ArgumentError, ValueError, ...
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)

@@ -18,6 +18,7 @@ from search._faults import (
     grace_seconds,
     heartbeat_seconds,
 )
+from search._paths import DEFAULT_STORAGE
 
 if TYPE_CHECKING:  # spaces imports Keras and TensorFlow, not needed to open a storage
     from spaces import Space
@@ -37,7 +38,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///storage/optuna.db"
 
 #: how often a running trial proves it is alive, and after how long without a sign it is failed
 #: (defaults; ``$SEARCH_HEARTBEAT_SECONDS`` and ``$SEARCH_GRACE_SECONDS`` override them)

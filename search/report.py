@@ -284,12 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if use_mlflow:
         from mlflow.exceptions import MlflowException
 
-        from search._paths import resolve_tracking_uri
+        from search._paths import resolve_tracking_uri, sqlite_file
         from search.tracking import log_report
 
         uri = resolve_tracking_uri(args.tracking_uri)
-        database = uri.split(":///", 1)[1].split("?", 1)[0] if uri.startswith("sqlite:///") else None
-        if database is not None and not Path(database).is_file():  # do not create an empty store
+        database = sqlite_file(uri)
+        if database is not None and not database.is_file():  # do not create an empty store
             _log.info("not logged to MLflow: no tracking store at %s", uri)
             return 0
         try:

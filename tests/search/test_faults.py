@@ -195,3 +195,23 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(
     assert not list(
         (tmp_path / "a" / "checkpoints" / STUDY).glob("*")
     )  # ended trials keep no checkpoint
+
+
+def test_a_checkpoint_after_each_epoch_but_the_last(tmp_path: Path) -> None:
+    """The last epoch's checkpoint would be deleted as soon as the trial ends: it is not written."""
+    import keras
+    import numpy as np
+
+    from search._faults import Checkpoints
+
+    trial = optuna.create_study().ask()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 4), dtype=np.float32), keras.utils.to_categorical(rng.integers(0, 3, 64), 3)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "categorical_crossentropy")
+    saver = Checkpoints(tmp_path).callback(trial)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[saver])
+    assert len(saver.seconds) == 2
+    meta = json.loads((tmp_path / f"{trial.number}.json").read_text())
+    assert meta["epochs_done"] == 2 and len(meta["history"]["loss"]) == 2
+    assert (tmp_path / f"{trial.number}.keras").is_file()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
+from pathlib import Path
 
 import keras
 import numpy as np
 import optuna
 import pytest
 
-from search._training import TrialTimeBudget
+from search import _training
+from search._training import TrialTimeBudget, prepare_model
 
 
 def _tiny_fit(budget: TrialTimeBudget, epochs: int) -> float:
@@ -46,3 +50,23 @@ def test_trial_out_of_time_after_an_epoch_ends_with_what_it_reached() -> None:
     _tiny_fit(budget, epochs=1000)  # no exception: it has a validation score to give
     assert budget.stopped and budget.exceeded is False
     assert time.perf_counter() - start < 8 + 30  # stopped at the budget, not after 1000 epochs
+
+
+def test_models_of_earlier_trials_are_collected_after_the_heap_is_frozen(
+    keras_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's long-lived objects are frozen before the first model is built, never after:
+    a frozen model would outlive its trial, and memory would grow trial after trial."""
+    from search.data import load_dataset
+    from spaces import get_space
+
+    space = get_space("lenet")
+    data = load_dataset("fashion_mnist", limit=200, seed=0)
+    candidate = space.from_params(space.presets["doc000_lenet5"].params)
+    monkeypatch.setattr(_training, "_frozen", False)  # as in a new process
+    first = prepare_model(space, candidate, data)
+    assert gc.get_freeze_count() > 0
+    gone = weakref.ref(first)
+    del first
+    prepare_model(space, candidate, data)  # the next trial
+    assert gone() is None
