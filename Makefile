@@ -31,8 +31,8 @@ data:
 	  mkdir -p "$(KERAS_DATA)" && cp "$(SHARED_DATA)"/*.gz "$(KERAS_DATA)"/ && echo "copied Fashion-MNIST into $(KERAS_DATA)"; \
 	fi
 
-# The main job: a 20-minute search of the cnn family (ARGS replaces the options: ARGS="--n-trials 50").
-run: ARGS ?= --timeout 20m
+# The main job: a 20-minute search of the cnn family, starting from the documents' CNNs (ARGS replaces the options).
+run: ARGS ?= --timeout 20m --enqueue-presets
 run: setup
 	$(BIN)/python -m search.run --study cnn $(ARGS)
 

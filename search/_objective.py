@@ -43,6 +43,25 @@ def failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:500]
 
 
+class _PruneBeforeLastEpoch(KerasPruningCallback):
+    """optuna-integration's pruning callback, except after a trial's last planned epoch.
+
+    A trial that has trained all its epochs holds a finished model: its last value is reported, but
+    the pruner is not asked, so a rung that falls on the last epoch (successive halving's epoch 10
+    of 10) cannot throw away a complete training as "pruned".
+    """
+
+    def __init__(self, trial: optuna.trial.Trial, monitor: str, epochs: int) -> None:
+        super().__init__(trial, monitor)
+        self.trial, self.monitor, self.epochs = trial, monitor, epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch + 1 < self.epochs:
+            super().on_epoch_end(epoch, logs)
+        elif (value := (logs or {}).get(self.monitor)) is not None:
+            self.trial.report(float(value), step=epoch)
+
+
 class _EpochForwarder(keras.callbacks.Callback):
     """Forwards every epoch's logs to the observers and keeps them for a pruned trial's record."""
 
@@ -106,7 +125,7 @@ class Objective:
             saver = self.checkpoints.callback(trial, resume.history if resume else None)
             callbacks.append(saver)
         if self.prune:
-            callbacks.append(KerasPruningCallback(trial, "val_accuracy"))
+            callbacks.append(_PruneBeforeLastEpoch(trial, "val_accuracy", epochs))
         budget = TrialTimeBudget(self.trial_seconds) if self.trial_seconds else None
         if budget is not None:
             callbacks.append(budget)

@@ -149,6 +149,10 @@ SAMPLERS: dict[str, Callable[[int | None, bool], optuna.samplers.BaseSampler]] =
     "nsga2": lambda seed, multi: optuna.samplers.NSGAIISampler(seed=seed),
 }
 
+#: Successive halving (asynchronous, one bracket; rungs after epochs 2, 4 and 10) is the default.
+#: Hyperband runs several brackets, and Optuna's samplers see only the trials of the bracket a new
+#: trial falls in, so TPE's 8 start-up trials become 8 per bracket (24 with 10 epochs): a search of
+#: tens of trials then never leaves random sampling (measured: README, Benchmarks).
 PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
     "hyperband": lambda max_epochs: optuna.pruners.HyperbandPruner(
         min_resource=1, max_resource=max_epochs, reduction_factor=3

@@ -54,7 +54,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna", help="who chooses the trials (default optuna)")
     g.add_argument("--tuner", choices=("hyperband", "bayesian", "random"), default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
     g.add_argument("--sampler", choices=sorted(SAMPLERS), default="tpe", help="default tpe")
-    g.add_argument("--pruner", choices=sorted(PRUNERS), default="hyperband", help="default hyperband")
+    g.add_argument("--pruner", choices=sorted(PRUNERS), default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler and the data split")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")

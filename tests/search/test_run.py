@@ -131,6 +131,24 @@ def test_aggressive_pruner_prunes(keras_home: Path, tmp_path: Path) -> None:
         assert t.user_attrs["pruned_epoch"] < 3
 
 
+def test_a_trial_is_not_pruned_after_its_last_epoch(keras_home: Path, tmp_path: Path) -> None:
+    from spaces import get_space
+
+    # With 2 epochs, successive halving's first rung is the last epoch: the hopeless trial would be
+    # pruned there (as in the test above) although its training is finished.
+    base = dict(get_space("cnn").presets["doc002_basic_cnn"].params)
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="cnn-fashion_mnist", storage=storage, direction="maximize")
+    study.enqueue_trial({**base, "learning_rate": 1e-3, "optimizer": "adam"})
+    study.enqueue_trial({**base, "learning_rate": 1e-5, "optimizer": "sgd", "momentum": 0.0})
+    args = _args(tmp_path, "--n-trials", "2", "--pruner", "successive-halving", "--max-epochs", "2")
+    assert run.main(args) == 0
+    trials = _study(tmp_path).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, [(t.state, t.intermediate_values) for t in trials]
+    assert trials[1].value < trials[0].value
+    assert sorted(trials[1].intermediate_values) == [0, 1]  # both epochs still reported
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
