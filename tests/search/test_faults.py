@@ -22,14 +22,16 @@ from tests.search.test_workers import check_mlflow_runs, tracking, worker_env
 
 FAST_HEARTBEAT = {"SEARCH_HEARTBEAT_SECONDS": "1", "SEARCH_GRACE_SECONDS": "3"}
 STUDY = "lenet-fashion_mnist"
-# three epochs of a few hundred images: long enough to be stopped in the middle of a trial
+# ten epochs of a few hundred images: a trial lasts a few seconds, so it is still running when the
+# signal sent after its first checkpoint arrives (with 3 epochs of 0.1 s each, the search could
+# end first: Ctrl-C then came too late and the run exited 0)
 ARGS = [
     "--study",
     "lenet",
     "--limit",
     "600",
     "--max-epochs",
-    "3",
+    "10",
     "--seed",
     "5",
     "--pruner",
