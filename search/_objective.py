@@ -51,12 +51,12 @@ class _PruneBeforeLastEpoch(KerasPruningCallback):
     of 10) cannot throw away a complete training as "pruned".
     """
 
-    def __init__(self, trial: optuna.trial.Trial, monitor: str, epochs: int) -> None:
+    def __init__(self, trial: optuna.trial.Trial, monitor: str) -> None:
         super().__init__(trial, monitor)
-        self.trial, self.monitor, self.epochs = trial, monitor, epochs
+        self.trial, self.monitor = trial, monitor
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if epoch + 1 < self.epochs:
+        if epoch + 1 < self.params.get("epochs", 0):  # the epochs model.fit was given
             super().on_epoch_end(epoch, logs)
         elif (value := (logs or {}).get(self.monitor)) is not None:
             self.trial.report(float(value), step=epoch)
@@ -125,7 +125,7 @@ class Objective:
             saver = self.checkpoints.callback(trial, resume.history if resume else None)
             callbacks.append(saver)
         if self.prune:
-            callbacks.append(_PruneBeforeLastEpoch(trial, "val_accuracy", epochs))
+            callbacks.append(_PruneBeforeLastEpoch(trial, "val_accuracy"))
         budget = TrialTimeBudget(self.trial_seconds) if self.trial_seconds else None
         if budget is not None:
             callbacks.append(budget)
