@@ -69,7 +69,7 @@ class Platform:
     def __init__(self, limit: int, epochs: int, folder: Path) -> None:
         from search._artifacts import OptunaArtifacts
         from search._observers import ObserverGroup
-        from search._search import SearchSettings, make_objective, prepare
+        from search._search import SearchSettings, make_clock, make_objective, prepare
         from search._workers import ClaimLock
         from search.tracking import observers_for
 
@@ -89,7 +89,7 @@ class Platform:
         self.prepared = prepare(self.settings)  # the data is already loaded in this process
         self.group = ObserverGroup([OptunaArtifacts(self.prepared.artifact_store), *observers_for(self.settings)])
         self.group.on_search_start(self.prepared.study)  # MLflow: experiment and parent run
-        self.objective = make_objective(self.prepared, self.group)
+        self.objective = make_objective(self.prepared, self.group, make_clock(self.prepared))
         self.lock = ClaimLock(self.settings.storage, self.prepared.study.study_name)
         self.startup_seconds = time.perf_counter() - start
 
@@ -110,11 +110,14 @@ class Platform:
 
     def close(self, wall_seconds: float) -> None:
         """End the invocation as ``search.run`` does (summary, MLflow parent run closed)."""
-        from search._search import finish_search
+        from search._search import finish_search, make_clock
 
         self.lock.close()
         trials = len(self.prepared.study.get_trials(deepcopy=False))
-        finish_search(self.prepared, self.group, trials_this_run=trials, wall_seconds=wall_seconds, interrupted=False)
+        finish_search(
+            self.prepared, self.group, trials_this_run=trials, wall_seconds=wall_seconds, interrupted=False,
+            clock=make_clock(self.prepared),
+        )  # fmt: skip
 
 
 def main() -> None:

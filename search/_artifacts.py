@@ -46,7 +46,8 @@ class OptunaArtifacts(TrialObserver):
         evaluation = summary.evaluation
         if evaluation is None or evaluation.confusion is None:
             return
-        title = f"trial {evaluation.trial_number} on the test set: accuracy {evaluation.accuracy:.4f}"
+        model = f"trial {evaluation.trial_number}" + (" refit" if evaluation.refit is not None else "")
+        title = f"{model} on the test set: accuracy {evaluation.accuracy:.4f}"
         with tempfile.TemporaryDirectory() as tmp:
             png = Path(tmp) / f"confusion_matrix_trial_{evaluation.trial_number}.png"
             confusion_png(evaluation.confusion, evaluation.class_names, png, title)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,8 @@ class Objective:
         objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
         prune: report each epoch to Optuna's pruner (single-objective studies only).
         trial_seconds: stop (prune) a trial still training after this long (None: no limit).
+        search_end: when the search ends (``time.monotonic``; None: never), asked as each trial
+            starts; a trial still training then stops, like one whose ``trial_seconds`` ran out.
         checkpoints: save the model after every epoch, so a retried trial resumes from its
             predecessor's last completed epoch; deleted when the trial ends (None: no checkpoints).
         jit: compile every model's training step with XLA.
@@ -108,6 +112,7 @@ class Objective:
     objectives: tuple[str, ...] = ("accuracy",)
     prune: bool = True
     trial_seconds: float | None = None
+    search_end: Callable[[], float | None] | None = None
     checkpoints: Checkpoints | None = None
     patience: int | None = None
     jit: bool = False  # compile each model's training step with XLA (--jit)
@@ -126,7 +131,8 @@ class Objective:
             callbacks.append(saver)
         if self.prune:
             callbacks.append(_PruneBeforeLastEpoch(trial, "val_accuracy"))
-        budget = TrialTimeBudget(self.trial_seconds) if self.trial_seconds else None
+        seconds = self._seconds_allowed()
+        budget = TrialTimeBudget(seconds) if seconds is not None else None
         if budget is not None:
             callbacks.append(budget)
         if self.patience:
@@ -196,6 +202,14 @@ class Objective:
             return result.val_accuracy
         attrs = trial.user_attrs
         return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+
+    def _seconds_allowed(self) -> float | None:
+        """How long a trial starting now may train: its own budget, up to the search's end."""
+        end = self.search_end() if self.search_end is not None else None
+        if end is None:
+            return self.trial_seconds
+        left = max(0.0, end - time.monotonic())
+        return left if self.trial_seconds is None else min(self.trial_seconds, left)
 
     def _end_unfinished(
         self,

@@ -18,6 +18,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 from search._objective import MODEL_ARTIFACT_ATTR
+from search._refit import FINAL_MODEL_ATTR
 from search._search import UsageError
 from search._study import StorageError, open_storage, redact
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StudyRow",
     "best_trial",
+    "final_model_of",
     "load_best_model",
     "load_study",
     "open_studies",
@@ -188,8 +190,20 @@ def study_row(study: optuna.Study) -> StudyRow:
     )
 
 
+def final_model_of(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any] | None:
+    """What ``--refit`` recorded of ``trial``'s final model (epochs, images, artifact), or None
+    when no refit of this trial is stored (a later best trial has not been refit)."""
+    final = study.user_attrs.get(FINAL_MODEL_ATTR)
+    if isinstance(final, dict) and final.get("trial") == trial.number and final.get("artifact_id"):
+        return final
+    return None
+
+
 def load_best_model(study: optuna.Study, artifacts: str) -> tuple[keras.Model, FrozenTrial]:
     """The trained Keras model of the study's best trial, from the Optuna artifact store.
+
+    That is its refit on training + validation images when ``--refit`` stored one for this trial
+    (:func:`final_model_of`), else the model its trial trained.
 
     Args:
         study: the study.
@@ -206,7 +220,8 @@ def load_best_model(study: optuna.Study, artifacts: str) -> tuple[keras.Model, F
     best = best_trial(study)
     if best is None:
         raise UsageError(f"study {study.study_name} has no completed trial yet")
-    artifact_id = best.user_attrs.get(MODEL_ARTIFACT_ATTR)
+    final = final_model_of(study, best)
+    artifact_id = final["artifact_id"] if final else best.user_attrs.get(MODEL_ARTIFACT_ATTR)
     if not artifact_id:
         raise UsageError(f"the best trial {best.number} of {study.study_name} kept no model")
     store = FileSystemArtifactStore(artifacts)

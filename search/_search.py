@@ -16,12 +16,15 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
 from search._artifacts import OptunaArtifacts
+from search._clock import SearchClock
 from search._devices import configure_precision, configure_threads, device_description
 from search._faults import Checkpoints, set_tracking_uri
 from search._objective import OBJECTIVES, Objective
 from search._observers import ObserverGroup, TrialObserver
+from search._refit import refit, refit_reserve
 from search._study import (
     DEFAULT_STORAGE,
+    PRUNERS,
     StorageError,
     enqueue_presets,
     make_pruner,
@@ -35,7 +38,15 @@ from search._workers import ClaimLock, TrialBudget, check_workers, run_trials
 from search.data import DataError, Dataset, load_dataset
 from spaces import Space, get_space
 
-__all__ = ["SearchSettings", "UsageError", "finish_search", "make_objective", "prepare", "run_search"]
+__all__ = [
+    "SearchSettings",
+    "UsageError",
+    "finish_search",
+    "make_clock",
+    "make_objective",
+    "prepare",
+    "run_search",
+]
 
 _log = logging.getLogger("search")
 
@@ -70,6 +81,7 @@ class SearchSettings:
     objectives: tuple[str, ...] = ("accuracy",)
     verbose: bool = False
     evaluate: bool = True  # evaluate the best configuration on the test set at the end
+    refit: bool = False  # train the best configuration again on train + val, within --timeout (search._refit)
     threads: int | None = None  # TensorFlow intra-op threads (None: TensorFlow's default)
     tracking_uri: str | None = None  # MLflow; None: $MLFLOW_TRACKING_URI or sqlite in mlruns/
     track: bool = True  # log to MLflow
@@ -82,6 +94,7 @@ class SearchSettings:
     tuner: str = "hyperband"  # keras-tuner's algorithm: hyperband, bayesian or random
     run_tag: str | None = None  # set by search._workers: the invocation --n-trials counts
     worker_index: int | None = None  # set in a worker process started by search._workers
+    started: float | None = None  # set by search._workers: when the parent's --timeout began (time.monotonic, machine-wide)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -157,9 +170,11 @@ def prepare(settings: SearchSettings) -> Prepared:
         raise UsageError(exc.args[0]) from None
     _check_numbers(settings)
     multi = len(settings.objectives) > 1
+    pruner_name = "none" if multi else settings.pruner
+    if pruner_name not in PRUNERS:
+        raise UsageError(f"unknown pruner {pruner_name!r}; choose one of: {', '.join(sorted(PRUNERS))}")
     try:
         sampler = make_sampler(settings.sampler, settings.seed, multi)
-        pruner = make_pruner("none" if multi else settings.pruner, settings.max_epochs)
     except (KeyError, ValueError) as exc:
         raise UsageError(str(exc.args[0]) if isinstance(exc, ValueError) else f"unknown {exc}") from None
     configure_threads(settings.threads)
@@ -173,6 +188,7 @@ def prepare(settings: SearchSettings) -> Prepared:
         )
     except DataError as exc:
         raise UsageError(str(exc)) from None
+    pruner = make_pruner(pruner_name, settings.max_epochs, len(data.y_val))
     try:
         storage = open_storage(settings.storage)
     except StorageError as exc:
@@ -210,9 +226,24 @@ def _artifact_dir(path: str) -> str:
     return path
 
 
-def make_objective(prepared: Prepared, group: ObserverGroup, *, prune: bool | None = None) -> Objective:
+def make_clock(prepared: Prepared) -> SearchClock:
+    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time."""
+    s = prepared.settings
+    reserve = (lambda: refit_reserve(prepared.study, prepared.data)) if s.refit else None
+    if s.started is None:
+        return SearchClock(s.timeout, reserve)
+    return SearchClock(s.timeout, reserve, started=s.started)
+
+
+def make_objective(
+    prepared: Prepared,
+    group: ObserverGroup,
+    clock: SearchClock,
+    *,
+    prune: bool | None = None,
+) -> Objective:
     """The objective of a prepared search (``prune``: report epochs to the pruner; default: when
-    the study has one objective and a pruner)."""
+    the study has one objective and a pruner); no trial trains past ``clock``'s search end."""
     s = prepared.settings
     multi = len(s.objectives) > 1
     return Objective(
@@ -225,6 +256,7 @@ def make_objective(prepared: Prepared, group: ObserverGroup, *, prune: bool | No
         objectives=s.objectives,
         prune=(not multi and s.pruner != "none") if prune is None else prune,
         trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
+        search_end=clock.search_end,
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,
         jit=s.jit,
@@ -252,7 +284,8 @@ def run_search(
             "none" if len(s.objectives) > 1 else s.pruner,
             redact(s.storage),
         )
-    objective = make_objective(prepared, group)
+    clock = make_clock(prepared)
+    objective = make_objective(prepared, group, clock)
     set_tracking_uri(s.tracking_uri)  # where runs of dead or interrupted trials are closed
     lock = ClaimLock(s.storage, study.study_name)
     before = _finished(study)
@@ -265,7 +298,7 @@ def run_search(
             objective,
             TrialBudget.of(s),
             lock,
-            timeout=s.timeout,
+            clock=clock,
             callbacks=[ProgressPrinter()],
         )
     except KeyboardInterrupt:
@@ -280,6 +313,7 @@ def run_search(
         trials_this_run=_finished(study) - before,
         wall_seconds=time.perf_counter() - start,
         interrupted=interrupted,
+        clock=clock,
     )
 
 
@@ -290,8 +324,10 @@ def finish_search(
     trials_this_run: int,
     wall_seconds: float,
     interrupted: bool,
+    clock: SearchClock,
 ) -> SearchSummary:
-    """Summarise the study, evaluate its best configuration on the test set, tell the observers.
+    """Summarise the study, refit (``--refit``) and evaluate its best configuration on the test
+    set, tell the observers.
 
     Raises:
         KeyboardInterrupt: again, after the observers heard of it, when ``interrupted``.
@@ -305,14 +341,14 @@ def finish_search(
         wall_seconds=wall_seconds,
         objectives=s.objectives,
     )
-    if s.evaluate and summary.best and not interrupted:
+    best = summary.most_accurate() if summary.best and not interrupted else None
+    space, data, store = prepared.space, prepared.data, prepared.artifact_store
+    final = None
+    if best is not None and s.refit and s.worker_index is None:  # the parent refits, once
+        final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit)
+    if best is not None and s.evaluate:
         summary.evaluation = evaluate_best(
-            study,
-            summary.most_accurate(),
-            prepared.space,
-            prepared.data,
-            max_epochs=s.max_epochs,
-            artifact_store=prepared.artifact_store,
+            study, best, space, data, max_epochs=s.max_epochs, artifact_store=store, final=final
         )
     summary.interrupted = interrupted
     group.on_search_end(study, summary)

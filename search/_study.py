@@ -19,6 +19,7 @@ from search._faults import (
     heartbeat_seconds,
 )
 from search._paths import DEFAULT_STORAGE
+from search._pruners import NoiseTolerantPruner
 
 if TYPE_CHECKING:  # spaces imports Keras and TensorFlow, not needed to open a storage
     from spaces import Space
@@ -149,19 +150,22 @@ SAMPLERS: dict[str, Callable[[int | None, bool], optuna.samplers.BaseSampler]] =
     "nsga2": lambda seed, multi: optuna.samplers.NSGAIISampler(seed=seed),
 }
 
-#: Successive halving (asynchronous, one bracket; rungs after epochs 2, 4 and 10) is the default.
-#: Hyperband runs several brackets, and Optuna's samplers see only the trials of the bracket a new
-#: trial falls in, so TPE's 8 start-up trials become 8 per bracket (24 with 10 epochs): a search of
-#: tens of trials then never leaves random sampling (measured: README, Benchmarks).
-PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
-    "hyperband": lambda max_epochs: optuna.pruners.HyperbandPruner(
+#: Successive halving (asynchronous, one bracket; rungs after epochs 2, 4 and 10) is the default,
+#: keeping trials that tie with the best within the noise of the validation accuracy
+#: (:class:`~search._pruners.NoiseTolerantPruner`). Hyperband runs several brackets, and Optuna's
+#: samplers see only the trials of the bracket a new trial falls in, so TPE's 8 start-up trials
+#: become 8 per bracket (24 with 10 epochs): a search of tens of trials then never leaves random
+#: sampling (measured: README, Benchmarks). Each factory takes the maximum epochs and the number
+#: of validation images.
+PRUNERS: dict[str, Callable[[int, int], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda max_epochs, val_images: optuna.pruners.HyperbandPruner(
         min_resource=1, max_resource=max_epochs, reduction_factor=3
     ),
-    "median": lambda max_epochs: optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
-    "successive-halving": lambda max_epochs: optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=1, reduction_factor=3
+    "median": lambda max_epochs, val_images: optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+    "successive-halving": lambda max_epochs, val_images: NoiseTolerantPruner(
+        optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3), val_images
     ),
-    "none": lambda max_epochs: optuna.pruners.NopPruner(),
+    "none": lambda max_epochs, val_images: optuna.pruners.NopPruner(),
 }
 
 
@@ -175,9 +179,10 @@ def make_sampler(name: str, seed: int | None, multi_objective: bool) -> optuna.s
     return SAMPLERS[name](seed, multi_objective)
 
 
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """The pruner called ``name`` (see :data:`PRUNERS`)."""
-    return PRUNERS[name](max_epochs)
+def make_pruner(name: str, max_epochs: int, val_images: int) -> optuna.pruners.BasePruner:
+    """The pruner called ``name`` (see :data:`PRUNERS`) for trials of up to ``max_epochs`` epochs
+    validated on ``val_images`` images."""
+    return PRUNERS[name](max_epochs, val_images)
 
 
 def open_study(

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search._figures import confusion_matrix, per_class_rows
 from search._objective import MODEL_ARTIFACT_ATTR
-from search._training import fit_candidate
+from search._training import FinalFit, fit_candidate
 from search.data import Dataset, one_hot
 from spaces import Space
 
@@ -91,6 +91,7 @@ class TestEvaluation:
     retrained: bool = False  # the stored model was missing, so the params were trained again
     class_names: tuple[str, ...] = ()
     confusion: np.ndarray | None = field(default=None, repr=False)  # rows: true class
+    refit: FinalFit | None = field(default=None, repr=False)  # set when the model is the refit (--refit)
 
     def per_class(self) -> list[dict[str, float | int | str]]:
         """Precision, recall, F1 and support of each class."""
@@ -120,9 +121,14 @@ def evaluate_best(
     *,
     max_epochs: int,
     artifact_store: Any | None,
+    final: FinalFit | None = None,
 ) -> TestEvaluation:
-    """Evaluate ``trial``'s model on the test set (retraining its params if the model is gone)."""
-    model = _load_model(study, trial, artifact_store)
+    """Evaluate ``trial``'s model on the test set (retraining its params if the model is gone).
+
+    With ``final``, the refit of ``trial``'s configuration (:mod:`search._refit`) is evaluated
+    instead of the trial's own model.
+    """
+    model = final.model if final is not None else _load_model(study, trial, artifact_store)
     retrained = model is None
     if model is None:
         candidate = space.from_params(trial.params)
@@ -134,7 +140,7 @@ def evaluate_best(
     matrix = confusion_matrix(data.y_test, y_pred, data.num_classes)
     evaluation = TestEvaluation(
         trial.number, float(accuracy), float(loss), data.y_test, y_pred, model, retrained,
-        tuple(data.class_names), matrix,
+        tuple(data.class_names), matrix, final,
     )  # fmt: skip
     study.set_user_attr(
         "test_evaluation",
@@ -143,12 +149,19 @@ def evaluate_best(
             "accuracy": evaluation.accuracy,
             "loss": evaluation.loss,
             "retrained": retrained,
+            "refit": _refit_attr(final),
             "class_names": list(data.class_names),
             "confusion": matrix.tolist(),
             "per_class": evaluation.per_class(),
         },
     )
     return evaluation
+
+
+def _refit_attr(final: FinalFit | None) -> dict[str, float | int] | None:
+    if final is None:
+        return None
+    return {"epochs": final.epochs_run, "images": final.images, "seconds": round(final.train_seconds, 3)}
 
 
 @dataclass
@@ -202,11 +215,13 @@ class SearchSummary:
         )
         if self.evaluation is not None:
             e = self.evaluation
-            out.append(
-                f"test accuracy of the best configuration: {e.accuracy:.4f} (loss {e.loss:.4f}"
-                + (", retrained" if e.retrained else "")
-                + ")"
-            )
+            how = ", retrained" if e.retrained else ""
+            if e.refit is not None:
+                how = (
+                    f", refit on {e.refit.images:,} training + validation images for "
+                    f"{e.refit.epochs_run} epochs in {e.refit.train_seconds:.0f}s"
+                )
+            out.append(f"test accuracy of the best configuration: {e.accuracy:.4f} (loss {e.loss:.4f}{how})")
         out.append("best params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
         return out
 

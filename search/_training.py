@@ -21,10 +21,12 @@ from spaces import Candidate, Space
 
 __all__ = [
     "EpochTimer",
+    "FinalFit",
     "NonFiniteLossError",
     "TrainResult",
     "TrialTimeBudget",
     "fit_candidate",
+    "fit_final",
     "prepare_model",
 ]
 
@@ -268,5 +270,91 @@ def fit_candidate(
         seconds_per_epoch=seconds / max(1, epochs_run),
         param_count=int(model.count_params()),
         images_per_second=len(data.x_train) * epochs_run / max(seconds, 1e-9),
+        model=model,
+    )
+
+
+@dataclass
+class FinalFit:
+    """What training on every labelled image measured (:func:`fit_final`)."""
+
+    history: dict[str, list[float]]  # per-epoch Keras logs: loss, accuracy, epoch_seconds, learning_rate
+    epochs_run: int  # epochs begun; the last may be cut short when ``finished`` is False
+    finished: bool  # every planned epoch ran (the deadline did not stop it)
+    train_seconds: float
+    images: int  # training images per epoch
+    model: keras.Model = field(repr=False)
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Stops training after the batch during which ``deadline`` (``time.monotonic``) passes."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+        self.stopped = False
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            self.stopped = self.model.stop_training = True
+
+
+def fit_final(
+    space: Space,
+    candidate: Candidate,
+    data: Dataset,
+    *,
+    epochs: int,
+    schedule_epochs: int,
+    deadline: float | None = None,
+    verbose: bool = False,
+    jit: bool = False,
+) -> FinalFit:
+    """Train ``candidate`` from scratch on the training and validation splits together.
+
+    Nothing is held out, so nothing is monitored: the run trains ``epochs`` epochs and returns the
+    last weights (the epoch count was chosen on validation before). The test split is not touched.
+
+    Args:
+        space: the candidate's family.
+        candidate: architecture and training settings.
+        data: the data set.
+        epochs: epochs to train.
+        schedule_epochs: the length the learning-rate schedule spans, as in the trial that chose
+            ``epochs`` (cosine decay reaches 0 at its end); reduce-on-plateau watches the training loss.
+        deadline: stop after the batch during which this ``time.monotonic`` time passes.
+        verbose: show Keras' per-epoch progress.
+        jit: compile the training step with XLA.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite.
+    """
+    model = prepare_model(space, candidate, data, jit=jit)
+    x = np.concatenate([data.x_train, data.x_val])
+    y = one_hot(np.concatenate([data.y_train, data.y_val]), data.num_classes)
+    timer, nan_guard = EpochTimer(), _StopOnNonFinite()
+    callbacks: list[keras.callbacks.Callback] = [
+        timer,
+        nan_guard,
+        *candidate.train.schedule_callbacks(schedule_epochs, monitor="loss"),
+    ]
+    stop = _StopAt(deadline) if deadline is not None else None
+    if stop is not None:
+        callbacks.append(stop)
+    start = time.perf_counter()
+    history = model.fit(
+        x, y, batch_size=candidate.train.batch_size, epochs=epochs, callbacks=callbacks,
+        verbose=2 if verbose else 0,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if nan_guard.bad_epoch is not None:
+        raise NonFiniteLossError(f"loss became non-finite in epoch {nan_guard.bad_epoch + 1}")
+    stopped = stop is not None and stop.stopped
+    return FinalFit(
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        epochs_run=len(timer.seconds),
+        finished=not stopped,
+        train_seconds=seconds,
+        images=len(x),
         model=model,
     )

@@ -47,6 +47,7 @@ import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from search._clock import SearchClock
 from search._faults import INTERRUPTED_REASON, close_mlflow_run, heartbeat_seconds
 
 if TYPE_CHECKING:
@@ -306,10 +307,10 @@ def run_trials(
     budget: TrialBudget,
     lock: ClaimLock,
     *,
-    timeout: float | None = None,
+    clock: SearchClock | None = None,
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
 ) -> int:
-    """Start trials until ``budget`` is reached or ``timeout`` seconds passed; return how many ran.
+    """Start trials until ``budget`` is reached or ``clock`` says the search is over; return how many ran.
 
     Before each trial, stale trials (dead workers) are failed and their retries queued. When the
     budget is reached while counted trials still run elsewhere, waits for them, so a trial whose
@@ -318,7 +319,6 @@ def run_trials(
     Raises:
         KeyboardInterrupt: after recording the running trial as interrupted.
     """
-    start = time.monotonic()
     ran = 0
     handler = _InterruptOnce()
     previous = (
@@ -327,7 +327,7 @@ def run_trials(
         else None
     )
     try:
-        while timeout is None or time.monotonic() - start < timeout:
+        while clock is None or not clock.search_over():
             _fail_stale_trials(study)
             handler.deferring = True
             try:
@@ -420,7 +420,7 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
     from search._artifacts import OptunaArtifacts
     from search._devices import device_description
     from search._observers import ObserverGroup
-    from search._search import finish_search
+    from search._search import finish_search, make_clock
     from search._study import enqueue_presets, redact
 
     s, study = prepared.settings, prepared.study
@@ -454,6 +454,7 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
         redact(s.storage),
     )
     group.on_search_start(study)
+    clock = make_clock(prepared)
     ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
     processes = []
     start = time.perf_counter()
@@ -466,6 +467,7 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
             evaluate=False,
             run_tag=run_tag,
             threads=threads,
+            started=clock.started,  # one budget for all: the workers' trials end when the parent's search does
         )
         env = {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if gpus else {}
         with _environment(env):
@@ -484,6 +486,7 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
         ),
         wall_seconds=time.perf_counter() - start,
         interrupted=interrupted,
+        clock=clock,
     )
 
 

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     setup_logging()
-    from search._results import load_best_model, load_study, study_name_for
+    from search._results import final_model_of, load_best_model, load_study, study_name_for
 
     with exit_on_usage_error("search.predict"):
         if args.top < 1:
@@ -143,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch = np.stack([read_image(p, shape, args.invert) for p in paths])
     probabilities = np.asarray(model.predict(batch, verbose=0))
     names = class_names(study, probabilities.shape[1])
-    _log.info("best trial %d of %s (validation accuracy %.4f)", best.number, study.study_name, best.values[0])
+    final = final_model_of(study, best)
+    how = f"; refit on {final['images']:,} images for {final['epochs']} epochs" if final else ""
+    _log.info("best trial %d of %s (validation accuracy %.4f%s)", best.number, study.study_name, best.values[0], how)
     for path, probs in zip(paths, probabilities, strict=True):
         top = np.argsort(probs)[::-1][: args.top]
         _log.info("%s  %s", path, "  ".join(f"{names[k]} {probs[k]:.3f}" for k in top))

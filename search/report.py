@@ -219,7 +219,9 @@ def build_report(study: optuna.Study, tracking_uri: str | None = None, use_mlflo
     if evaluation.get("trial") == best.number and evaluation.get("confusion"):
         names = [str(n) for n in evaluation.get("class_names") or range(len(evaluation["confusion"]))]
         parts.append("<h2>Test set</h2>")
-        parts.append(f"<p>test accuracy {evaluation['accuracy']:.4f}, loss {evaluation['loss']:.4f}</p>")
+        refit = evaluation.get("refit")
+        how = f" (refit on {refit['images']:,} training + validation images for {refit['epochs']} epochs)" if refit else ""
+        parts.append(f"<p>test accuracy {evaluation['accuracy']:.4f}, loss {evaluation['loss']:.4f}{html.escape(how)}</p>")
         parts.append("<h3>Per class</h3>")
         parts.append(_html_table(evaluation.get("per_class") or []))
         parts.append("<h3>Confusion matrix</h3>")

@@ -48,7 +48,7 @@ def build_parser() -> ArgumentParser:
     g = p.add_argument_group("search")
     g.add_argument("--n-trials", type=int, help="trials to run in this invocation, over all its workers (default 20; with --timeout, none)")
     g.add_argument("--study-trials", type=int, metavar="N", help="run until the whole study has N trials, whoever runs them (several machines)")
-    g.add_argument("--timeout", type=_duration, help="stop starting trials after this long: 600, 20m, 2h")
+    g.add_argument("--timeout", type=_duration, help="the invocation's time budget: 600, 20m, 2h; no trial starts or trains past it (with --refit, the refit fits in it too)")
     g.add_argument("--trial-timeout", type=_duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
     g.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna", help="who chooses the trials (default optuna)")
@@ -57,6 +57,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--pruner", choices=sorted(PRUNERS), default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler and the data split")
+    g.add_argument("--refit", action="store_true", help="train the best configuration again on training + validation images for its best epoch count; that is the final model")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
     g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
     g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
@@ -100,6 +101,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
         verbose=args.verbose,
         evaluate=not args.no_test,
+        refit=args.refit,
         threads=args.threads,
         tracking_uri=args.tracking_uri,
         track=not args.no_mlflow,

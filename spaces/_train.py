@@ -63,8 +63,14 @@ class TrainConfig:
             return _SmoothedKLDivergence(self.label_smoothing)
         return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
 
-    def schedule_callbacks(self, epochs: int) -> list[keras.callbacks.Callback]:
-        """Callbacks that drive the learning-rate schedule over ``epochs`` epochs."""
+    def schedule_callbacks(self, epochs: int, monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
+        """Callbacks that drive the learning-rate schedule over ``epochs`` epochs.
+
+        Args:
+            epochs: the length of the run (cosine decays to 0 at its end).
+            monitor: what reduce-on-plateau watches; ``"loss"`` when training without a
+                validation split (the final model, :mod:`search._refit`).
+        """
         if self.lr_schedule == "cosine":
             base = self.learning_rate
 
@@ -75,7 +81,7 @@ class TrainConfig:
         if self.lr_schedule == "plateau":
             return [
                 keras.callbacks.ReduceLROnPlateau(
-                    monitor="val_loss", factor=0.5, patience=2, min_lr=self.learning_rate / 100
+                    monitor=monitor, factor=0.5, patience=2, min_lr=self.learning_rate / 100
                 )
             ]
         return []

@@ -22,6 +22,7 @@ import keras_tuner as kt
 import optuna
 from keras_tuner.src import config as kt_config
 
+from search._clock import SearchClock
 from search._devices import device_description
 from search._objective import Objective
 from search._observers import ObserverGroup, TrialObserver
@@ -111,20 +112,18 @@ class _PlatformTuner(kt.Tuner):
         study: optuna.Study,
         objective: Objective,
         n_trials: int | None,
-        deadline: float | None,
+        clock: SearchClock,
         directory: str,
         project_name: str,
     ) -> None:
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name)
         self.study, self.objective = study, objective
-        self.n_trials, self.deadline = n_trials, deadline
+        self.n_trials, self.clock = n_trials, clock
         self.started = 0
         self.progress = ProgressPrinter()
 
     def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
-        if (self.n_trials is not None and self.started >= self.n_trials) or (
-            self.deadline is not None and time.monotonic() >= self.deadline
-        ):
+        if (self.n_trials is not None and self.started >= self.n_trials) or self.clock.search_over():
             raise _BudgetSpent("budget spent")
         self.started += 1
         hp = trial.hyperparameters
@@ -203,7 +202,7 @@ TUNERS = ("hyperband", "bayesian", "random")
 def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None) -> SearchSummary:
     """Run one invocation with keras-tuner choosing the values; summarise it like the Optuna engine."""
     from search._artifacts import OptunaArtifacts
-    from search._search import finish_search, make_objective
+    from search._search import finish_search, make_clock, make_objective
 
     s, study = prepared.settings, prepared.study
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
@@ -211,7 +210,8 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
         "study %s: %s on %s, %s, keras-tuner %s, storage %s",
         study.study_name, s.family, prepared.data.summary(), device_description(), s.tuner, redact(s.storage),
     )  # fmt: skip
-    objective = make_objective(prepared, group, prune=False)  # keras-tuner's Hyperband stops trials itself
+    clock = make_clock(prepared)
+    objective = make_objective(prepared, group, clock, prune=False)  # keras-tuner's Hyperband stops trials itself
     data = prepared.data
     hypermodel = _SpaceHyperModel(prepared.space, data.x_train.shape[1:], data.num_classes)
     directory = Path(s.artifacts).parent / "keras-tuner"
@@ -221,7 +221,7 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
         study=study,
         objective=objective,
         n_trials=s.n_trials,
-        deadline=time.monotonic() + s.timeout if s.timeout else None,
+        clock=clock,
         directory=str(directory),
         project_name=study.study_name,
     )
@@ -249,4 +249,5 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
         trials_this_run=len(study.get_trials(deepcopy=False)) - before,
         wall_seconds=time.perf_counter() - start,
         interrupted=interrupted,
+        clock=clock,
     )

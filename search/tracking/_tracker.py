@@ -202,6 +202,7 @@ class MlflowTracker(TrialObserver):
             "max_epochs": s.max_epochs,
             "n_trials": s.n_trials,
             "timeout_seconds": s.timeout,
+            "refit": s.refit,
             "seed": s.seed,
             "val_fraction": s.val_fraction,
             "limit": s.limit,
@@ -363,13 +364,19 @@ class MlflowTracker(TrialObserver):
     def _log_evaluation(self, run_id: str, study: optuna.Study, evaluation: TestEvaluation) -> None:
         """The best configuration on the test set: figures, tables and the model."""
         metrics = {"test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss}
-        self._log_metrics(run_id, metrics)
+        refit = evaluation.refit
+        if refit is not None:  # the final model is the refit: say how it was trained
+            refit_metrics = {"refit_epochs": refit.epochs_run, "refit_images": refit.images, "refit_seconds": refit.train_seconds}
+            self._log_metrics(run_id, {**metrics, **refit_metrics})
+            metrics = {"refit_test_accuracy": evaluation.accuracy, "refit_test_loss": evaluation.loss}
+        else:
+            self._log_metrics(run_id, metrics)
         best_run = next(
             (t.user_attrs.get(MLFLOW_RUN_ATTR) for t in study.get_trials(deepcopy=False)
              if t.number == evaluation.trial_number),
             None,
         )  # fmt: skip
-        if best_run:  # the best trial's own run shows its test score too (it may be finished)
+        if best_run:  # the best trial's own run shows its (refit's) test score too (it may be finished)
             self._log_metrics(str(best_run), metrics)
         if evaluation.confusion is None:
             return
@@ -387,7 +394,8 @@ class MlflowTracker(TrialObserver):
             confusion_png(evaluation.confusion, evaluation.class_names, png, title)
             self.client.log_artifact(run_id, str(png), artifact_path="evaluation")
             if evaluation.model is not None:
-                model_path = Path(tmp) / f"trial-{evaluation.trial_number}.keras"
+                name = "final-trial" if refit is not None else "trial"
+                model_path = Path(tmp) / f"{name}-{evaluation.trial_number}.keras"
                 evaluation.model.save(model_path)
                 self.client.log_artifact(run_id, str(model_path), artifact_path="model")
 

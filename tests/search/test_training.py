@@ -70,3 +70,27 @@ def test_models_of_earlier_trials_are_collected_after_the_heap_is_frozen(
     del first
     prepare_model(space, candidate, data)  # the next trial
     assert gone() is None
+
+
+def test_final_fit_trains_on_training_and_validation_images(keras_home: Path) -> None:
+    from search.data import load_dataset
+    from spaces import get_space
+
+    data = load_dataset("fashion_mnist", limit=300, seed=4)
+    space = get_space("lenet")
+    candidate = space.from_params(space.presets["doc000_lenet5"].params)
+    fit = _training.fit_final(space, candidate, data, epochs=2, schedule_epochs=2)
+    assert fit.finished and fit.epochs_run == 2
+    assert fit.images == len(data.y_train) + len(data.y_val) == 300
+    assert len(fit.history["loss"]) == 2 and "val_loss" not in fit.history  # nothing held out
+
+
+def test_final_fit_stops_at_its_deadline(keras_home: Path) -> None:
+    from search.data import load_dataset
+    from spaces import get_space
+
+    data = load_dataset("fashion_mnist", limit=300, seed=4)
+    space = get_space("lenet")
+    candidate = space.from_params(space.presets["doc000_lenet5"].params)
+    fit = _training.fit_final(space, candidate, data, epochs=50, schedule_epochs=50, deadline=time.monotonic())
+    assert not fit.finished and fit.epochs_run == 1  # one batch, then the deadline

@@ -143,6 +143,20 @@ def test_three_workers_on_the_default_local_storage_run_exactly_the_requested_tr
     check_mlflow_runs(tmp_path, trials)
 
 
+def test_with_workers_the_parent_refits_the_best_trial_once(keras_home: Path, tmp_path: Path) -> None:
+    result = search_run(
+        tmp_path, *SMALL, "--no-mlflow", "--artifacts", str(tmp_path / "artifacts"),
+        "--workers", "2", "--n-trials", "2", "--refit", "--timeout", "10m",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert output.count("refitting trial") == 1, output[-3000:]  # not once per worker
+    study = optuna.load_study(study_name="lenet-fashion_mnist", storage=f"sqlite:///{tmp_path}/storage/optuna.db")
+    check_exact(study, 2)
+    assert study.user_attrs["final_model"]["trial"] == study.best_trial.number
+    assert study.user_attrs["final_model"]["images"] == 300
+
+
 @pytest.mark.postgres
 def test_two_machines_share_one_study_trial_count(
     keras_home: Path, tmp_path: Path, postgres_db: str
