@@ -21,14 +21,17 @@ from search._faults import Checkpoints
 from search._observers import ObserverGroup, TrialOutcome, TrialStart
 from search._training import TrainResult, TrialTimeBudget, fit_candidate, prepare_model
 from search.data import Dataset
-from spaces import Space, TrialParams
+from spaces import Candidate, Space, TrialParams, UnbuildableError
 
-__all__ = ["MODEL_ARTIFACT_ATTR", "OBJECTIVES", "Objective", "failure_reason"]
+__all__ = ["CANNOT_BE_BUILT", "MODEL_ARTIFACT_ATTR", "OBJECTIVES", "Objective", "failure_reason"]
 
 _log = logging.getLogger(__name__)
 
 #: the user attribute naming the Optuna artifact that holds a trial's trained model
 MODEL_ARTIFACT_ATTR = "model_artifact_id"
+
+#: how the ``pruned_reason`` of a point of the space that cannot be built begins
+CANNOT_BE_BUILT = "cannot be built"
 
 #: what ``--objectives`` can combine: the measured value and its direction
 OBJECTIVES: dict[str, tuple[str, optuna.study.StudyDirection]] = {
@@ -148,7 +151,7 @@ class Objective:
             if resume is not None:
                 model = resume.model
             else:
-                model = prepare_model(self.space, candidate, self.data, jit=self.jit)
+                model = self._build(candidate)
             trial.set_user_attr("param_count", int(model.count_params()))
             self.observers.on_trial_start(
                 TrialStart(
@@ -202,6 +205,16 @@ class Objective:
             return result.val_accuracy
         attrs = trial.user_attrs
         return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+
+    def _build(self, candidate: Candidate) -> keras.Model:
+        """The trial's compiled model; a point that cannot be built is pruned, not failed: Optuna's
+        samplers ignore failed trials (and TPE would sample the region again), while TPE ranks a
+        pruned trial with no epoch below every other, as Optuna's maintainers advise for
+        infeasible points (optuna/optuna#566)."""
+        try:
+            return prepare_model(self.space, candidate, self.data, jit=self.jit)
+        except UnbuildableError as exc:
+            raise optuna.TrialPruned(f"{CANNOT_BE_BUILT}: {exc}") from exc
 
     def _seconds_allowed(self) -> float | None:
         """How long a trial starting now may train: its own budget, up to the search's end."""

@@ -15,7 +15,7 @@ from optuna.artifacts import download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 from search._figures import confusion_matrix, per_class_rows
-from search._objective import MODEL_ARTIFACT_ATTR
+from search._objective import CANNOT_BE_BUILT, MODEL_ARTIFACT_ATTR
 from search._training import FinalFit, fit_candidate
 from search.data import Dataset, one_hot
 from spaces import Space
@@ -46,8 +46,11 @@ def trial_line(trial: FrozenTrial, best: float | None) -> str:
         parts.append("complete")
     elif trial.state == TrialState.PRUNED:
         reason = attrs.get("pruned_reason", "")
-        why = " (time budget)" if "time budget" in reason else ""
-        parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}{why}")
+        if reason.startswith(CANNOT_BE_BUILT):
+            parts.append(f"pruned: {reason}")
+        else:
+            why = " (time budget)" if "time budget" in reason else ""
+            parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}{why}")
     else:
         state = "failed" if trial.state == TrialState.FAIL else trial.state.name.lower()
         parts.append(f"{state}: {attrs.get('fail_reason', 'no reason recorded')}")

@@ -7,7 +7,7 @@ one line in :data:`FAMILIES`.
 from __future__ import annotations
 
 from spaces import cifar_cnn, cnn, lenet, resnet, rnn
-from spaces._base import Candidate, Preset, Space
+from spaces._base import Candidate, Preset, Space, UnbuildableError
 from spaces._params import (
     ChoiceParam,
     FixedParams,
@@ -37,6 +37,7 @@ __all__ = [
     "TrainConfig",
     "TrainRanges",
     "TrialParams",
+    "UnbuildableError",
     "get_space",
 ]
 

@@ -25,9 +25,17 @@ import keras
 from spaces._params import FixedParams, Param, ParamSource, SpaceRecorder
 from spaces._train import TrainConfig, TrainRanges, sample_train
 
-__all__ = ["Candidate", "Preset", "Space"]
+__all__ = ["Candidate", "Preset", "Space", "UnbuildableError"]
 
 A = TypeVar("A")
+
+
+class UnbuildableError(ValueError):
+    """A point of the space whose layers do not fit the input (a feature map shrinks to nothing).
+
+    :meth:`Space.build_body` raises it, in one line, before any layer is too small; the search
+    prunes such a trial at once, so its sampler learns to avoid the region.
+    """
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class Space(abc.ABC, Generic[A]):
             arch: the architecture config.
             x: the input tensor, shape ``(height, width, channels)``, scaled to [0, 1].
             regularizer: L2 for every conv/dense kernel, or None.
+
+        Raises:
+            UnbuildableError: ``arch`` does not fit the input's size.
         """
 
     def sample(self, hp: ParamSource) -> Candidate[A]:

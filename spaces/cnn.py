@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import keras
 
-from spaces._base import Preset, Space
+from spaces._base import Preset, Space, UnbuildableError
 from spaces._params import ParamSource
 
 __all__ = ["CnnArch", "CnnSpace", "ConvBlock", "DenseLayer", "SPACE"]
@@ -100,7 +100,7 @@ class CnnSpace(Space[CnnArch]):
         for b, block in enumerate(arch.blocks):
             for _ in range(arch.convs_per_block):
                 if arch.padding == "valid" and min(x.shape[1:3]) < arch.kernel_size:
-                    raise ValueError(
+                    raise UnbuildableError(
                         f"feature map {x.shape[1]}x{x.shape[2]} is smaller than the "
                         f"{arch.kernel_size}x{arch.kernel_size} kernel at block {b}"
                     )
@@ -115,7 +115,7 @@ class CnnSpace(Space[CnnArch]):
                     x = keras.layers.BatchNormalization()(x)
             if block.pool:
                 if min(x.shape[1:3]) < 2:
-                    raise ValueError(f"feature map {x.shape[1]}x{x.shape[2]} too small to pool at block {b}")
+                    raise UnbuildableError(f"feature map {x.shape[1]}x{x.shape[2]} too small to pool at block {b}")
                 x = pool_layer(2)(x)
             if block.dropout > 0:
                 x = keras.layers.Dropout(block.dropout)(x)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import keras
 
-from spaces._base import Preset, Space
+from spaces._base import Preset, Space, UnbuildableError
 from spaces._params import ParamSource
 
 __all__ = ["LenetArch", "LenetSpace", "SPACE"]
@@ -72,7 +72,7 @@ class LenetSpace(Space[LenetArch]):
             x = keras.layers.ZeroPadding2D(2)(x)
         for i, filters in enumerate((arch.conv1_filters, arch.conv2_filters), start=1):
             if min(x.shape[1:3]) < arch.kernel_size + 1:
-                raise ValueError(
+                raise UnbuildableError(
                     f"feature map {x.shape[1]}x{x.shape[2]} is too small for a "
                     f"{arch.kernel_size}x{arch.kernel_size} conv and a 2x2 pool at conv {i}"
                 )

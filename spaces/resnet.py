@@ -21,7 +21,7 @@ from functools import partial
 
 import keras
 
-from spaces._base import Preset, Space
+from spaces._base import Preset, Space, UnbuildableError
 from spaces._params import ParamSource
 
 __all__ = ["ResnetArch", "ResnetSpace", "SPACE", "Stage"]
@@ -126,9 +126,9 @@ class ResnetSpace(Space[ResnetArch]):
 
 
 def _check_halvable(x: keras.KerasTensor, where: str) -> None:
-    """Raise ValueError if the feature map of ``x`` is already 1x1 and cannot be halved."""
+    """Raise UnbuildableError if the feature map of ``x`` is already 1x1 and cannot be halved."""
     if min(x.shape[1:3]) < 2:
-        raise ValueError(f"feature map {x.shape[1]}x{x.shape[2]} cannot be halved again at {where}")
+        raise UnbuildableError(f"feature map {x.shape[1]}x{x.shape[2]} cannot be halved again at {where}")
 
 
 def _residual_block(

@@ -40,6 +40,13 @@ ARGS = [
 ]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """Ctrl-C reaches the search as it does in a terminal, even when the tests run in the
+    background: a non-interactive shell starts background jobs with SIGINT ignored, and Python
+    keeps an ignored SIGINT ignored (the search then never saw the test's Ctrl-C and exited 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "search.run", *ARGS, *tracking(tmp_path), *args],
@@ -48,6 +55,7 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
 
 

@@ -76,7 +76,7 @@ def test_same_command_resumes_the_study(searched: tuple[Path, str], tmp_path: Pa
     assert [t.number for t in study.trials] == [0, 1, 2, 3]
 
 
-def test_presets_run_first_and_failures_do_not_stop_the_study(
+def test_presets_run_first_and_a_point_that_cannot_be_built_is_pruned_at_once(
     keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from spaces import get_space
@@ -99,13 +99,15 @@ def test_presets_run_first_and_failures_do_not_stop_the_study(
     waiting = [t.user_attrs.get("preset") for t in trials if t.state == TrialState.WAITING]
     assert waiting == ["doc003_cnn_dropout07"]  # queued for the next invocation
     trials = [t for t in trials if t.state.is_finished()]
-    assert trials[0].state == TrialState.FAIL
-    assert "smaller than the 5x5 kernel" in trials[0].user_attrs["fail_reason"]
+    # pruned, not failed: TPE ignores failed trials but ranks a pruned one with no epoch below all
+    assert trials[0].state == TrialState.PRUNED and not trials[0].intermediate_values
+    reason = trials[0].user_attrs["pruned_reason"]
+    assert reason.startswith("cannot be built: feature map") and "smaller than the 5x5 kernel" in reason
     presets = [t.user_attrs.get("preset") for t in trials[1:]]
     assert presets == ["doc001_cnn_tanh", "doc002_basic_cnn"]
     assert all(t.state == TrialState.COMPLETE for t in trials[1:])
     out = capsys.readouterr().out
-    assert "failed: ValueError" in out and "[doc002_basic_cnn]" in out
+    assert f"trial   0  pruned: {reason}" in out and "[doc002_basic_cnn]" in out
 
 
 def test_aggressive_pruner_prunes(keras_home: Path, tmp_path: Path) -> None:

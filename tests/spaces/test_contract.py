@@ -25,7 +25,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 import spaces
 from spaces import Candidate, FixedParams, InvalidParamsError, Param, ParamSource, Space
-from spaces import TrialParams
+from spaces import TrialParams, UnbuildableError
 from spaces._params import ChoiceParam, FloatParam, IntParam
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -110,6 +110,7 @@ def build(
 
 def assert_clean_invalid(error: ValueError) -> None:
     """An invalid combination must be rejected by the family's own check, in one line."""
+    assert isinstance(error, UnbuildableError), f"{type(error).__name__}, not UnbuildableError: {error}"
     innermost = traceback.extract_tb(error.__traceback__)[-1]
     assert Path(innermost.filename).resolve().is_relative_to(SPACES_DIR), (
         f"ValueError raised by {innermost.filename}, not by the space: {error}"

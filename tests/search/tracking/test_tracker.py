@@ -63,14 +63,16 @@ def searched(keras_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Sear
     bad = {**base, "n_blocks": 5, "convs_per_block": 3, "kernel_size": 5}  # 28x28 shrinks to nothing
     for i in range(3, 5):
         bad.update({f"filters_{i}": 8, f"pool_{i}": False, f"dropout_{i}": 0.0})
-    study.enqueue_trial(bad)
+    study.enqueue_trial(bad)  # pruned at once: it cannot be built
+    # a learning rate far out of the space's range: the loss overflows in the first batches, and the trial fails
+    study.enqueue_trial({**base, "optimizer": "sgd", "momentum": 0.0, "learning_rate": 1e30})
     # One model that learns (Adam), then hopeless rates. With fewer competitors than the reduction
     # factor, successive halving promotes only a trial at least as good as the best at a rung, so
     # the hopeless ones are pruned; two models that both learn could tie or swap places.
     study.enqueue_trial({**base, "learning_rate": 1e-3, "optimizer": "adam"})
     for lr in (1e-5, 1.5e-5, 1e-5, 2e-5):
         study.enqueue_trial({**base, "learning_rate": lr, "optimizer": "sgd", "momentum": 0.0})
-    assert run.main(_args(folder, "--n-trials", "6", "--pruner", "successive-halving")) == 0
+    assert run.main(_args(folder, "--n-trials", "7", "--pruner", "successive-halving")) == 0
     client = MlflowClient(tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db")
     experiment = client.get_experiment_by_name(STUDY)
     assert experiment is not None, "no MLflow experiment named after the study"
@@ -87,7 +89,7 @@ def test_every_trial_is_one_nested_run_linked_both_ways(searched: Searched) -> N
     trials = searched.study.get_trials()
     parent = _parent(searched)
     children = [r for r in searched.runs() if r.data.tags.get("search.role") != "parent"]
-    assert len(children) == len(trials) == 6
+    assert len(children) == len(trials) == 7
     by_number = {int(r.data.tags["optuna.trial_number"]): r for r in children}
     assert sorted(by_number) == [t.number for t in trials]
     for trial in trials:
@@ -108,7 +110,7 @@ def test_every_trial_is_one_nested_run_linked_both_ways(searched: Searched) -> N
 def test_run_status_follows_the_trial_state(searched: Searched) -> None:
     trials = searched.study.get_trials()
     states = [t.state for t in trials]
-    assert states == [TrialState.FAIL, TrialState.COMPLETE] + [TrialState.PRUNED] * 4, states
+    assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE] + [TrialState.PRUNED] * 4, states
     for trial in trials:
         info, tags = searched.run_of(trial).info, searched.run_of(trial).data.tags
         if trial.state == TrialState.COMPLETE:
@@ -118,7 +120,10 @@ def test_run_status_follows_the_trial_state(searched: Searched) -> None:
             assert tags["pruned_epoch"] == str(trial.user_attrs["pruned_epoch"])
         else:
             assert info.status == "FAILED"
-            assert "smaller than the 5x5 kernel" in tags["error"]
+            assert "loss became non-finite" in tags["error"]
+    unbuildable = searched.run_of(trials[0]).data.tags
+    assert unbuildable["pruned_epoch"] == "0"
+    assert unbuildable["pruned_reason"].startswith("cannot be built: feature map")
 
 
 def test_per_epoch_metrics_have_their_steps(searched: Searched) -> None:
@@ -182,7 +187,7 @@ def test_next_invocation_is_a_second_parent_in_the_same_experiment(searched: Sea
     runs = client.search_runs([experiments[0].experiment_id])
     parents = [r for r in runs if r.data.tags.get("search.role") == "parent"]
     assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
-    assert len(runs) == 2 + 7
+    assert len(runs) == 2 + 7 + 1  # two parents, the 7 trials of the first invocation and 1 of this one
     study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{tmp_path}/optuna.db")
     newest = max(study.get_trials(), key=lambda t: t.number)
     assert client.get_run(newest.user_attrs["mlflow_run_id"]).data.tags["mlflow.parentRunId"] in {
