@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class TrainResult:
     best_epoch: int  # 0-based epoch of that accuracy; the returned model holds its weights
     epochs_run: int
     train_seconds: float  # wall time of model.fit, validation included
-    seconds_per_epoch: float
+    seconds_per_epoch: float  # the median epoch: one cut short by the time budget does not lower it
     param_count: int
     images_per_second: float  # training images processed per second of fit time
     model: keras.Model = field(repr=False)
@@ -267,7 +268,7 @@ def fit_candidate(
         best_epoch=best.best_epoch,
         epochs_run=epochs_run,
         train_seconds=seconds,
-        seconds_per_epoch=seconds / max(1, epochs_run),
+        seconds_per_epoch=statistics.median(timer.seconds) if timer.seconds else seconds,
         param_count=int(model.count_params()),
         images_per_second=len(data.x_train) * epochs_run / max(seconds, 1e-9),
         model=model,
@@ -287,15 +288,21 @@ class FinalFit:
 
 
 class _StopAt(keras.callbacks.Callback):
-    """Stops training after the batch during which ``deadline`` (``time.monotonic``) passes."""
+    """Stops training after the batch during which ``deadline`` (``time.monotonic``) passes
+    (``stopped``), unless that batch was the run's last."""
 
     def __init__(self, deadline: float) -> None:
         super().__init__()
         self.deadline = deadline
         self.stopped = False
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if time.monotonic() >= self.deadline:
+        last = self._epoch == self.params.get("epochs", 0) - 1 and batch == self.params.get("steps", 0) - 1
+        if time.monotonic() >= self.deadline and not last:
             self.stopped = self.model.stop_training = True
 
 

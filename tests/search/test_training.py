@@ -94,3 +94,36 @@ def test_final_fit_stops_at_its_deadline(keras_home: Path) -> None:
     candidate = space.from_params(space.presets["doc000_lenet5"].params)
     fit = _training.fit_final(space, candidate, data, epochs=50, schedule_epochs=50, deadline=time.monotonic())
     assert not fit.finished and fit.epochs_run == 1  # one batch, then the deadline
+
+
+def test_a_deadline_on_the_last_batch_of_the_last_epoch_stops_nothing() -> None:
+    stop = _training._StopAt(deadline=0.0)  # long passed
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.stop_training = False  # as fit sets it
+    stop.set_model(model)
+    stop.set_params({"epochs": 2, "steps": 3})
+    stop.on_epoch_begin(1)
+    stop.on_train_batch_end(2)  # the run's last batch: it finished
+    assert not stop.stopped and not stop.model.stop_training
+    stop.on_train_batch_end(1)
+    assert stop.stopped and stop.model.stop_training
+
+
+def test_the_pace_of_a_trial_cut_short_is_that_of_its_whole_epochs(keras_home: Path) -> None:
+    import statistics
+
+    from search.data import load_dataset
+    from spaces import get_space
+
+    data = load_dataset("fashion_mnist", limit=6000, seed=4)
+    space = get_space("lenet")
+    candidate = space.from_params({**space.presets["doc000_lenet5"].params, "epochs": 100, "batch_size": 32})
+    first = _training.fit_candidate(space, candidate, data, max_epochs=2)
+    per_epoch = first.seconds_per_epoch
+    budget = TrialTimeBudget(seconds=per_epoch * 3.5, measure_seconds=1e9)  # stops in the middle of epoch 4 or so
+    result = _training.fit_candidate(space, candidate, data, max_epochs=100, callbacks=[budget])
+    assert budget.stopped and result.epochs_run < 100
+    seconds = result.history["epoch_seconds"]
+    assert seconds[-1] < statistics.median(seconds)  # the last epoch was cut short
+    # the median epoch, not the mean, which the cut epoch would lower (and the first, tracing, raise)
+    assert result.seconds_per_epoch == pytest.approx(statistics.median(seconds))
