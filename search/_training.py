@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import math
-import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ class TrainResult:
     best_epoch: int  # 0-based epoch of that accuracy; the returned model holds its weights
     epochs_run: int
     train_seconds: float  # wall time of model.fit, validation included
-    seconds_per_epoch: float  # the median epoch: one cut short by the time budget does not lower it
+    seconds_per_epoch: float  # mean of the whole epochs: a last one cut short (time budget) is left out
     param_count: int
     images_per_second: float  # training images processed per second of fit time
     model: keras.Model = field(repr=False)
@@ -209,6 +208,14 @@ def prepare_model(space: Space, candidate: Candidate, data: Dataset, *, jit: boo
     return model
 
 
+def _pace(epoch_seconds: Sequence[float], *, stopped_early: bool) -> float:
+    """Seconds per epoch: the mean, without the last epoch of a run stopped early (the time budget
+    may have cut it short). Not the median: on this 2-core machine some epochs of a model take
+    twice as long as others, and a refit planned on the median overran its time (README)."""
+    whole = list(epoch_seconds[:-1] if stopped_early and len(epoch_seconds) > 1 else epoch_seconds)
+    return sum(whole) / len(whole) if whole else 0.0
+
+
 def fit_candidate(
     space: Space,
     candidate: Candidate,
@@ -268,7 +275,7 @@ def fit_candidate(
         best_epoch=best.best_epoch,
         epochs_run=epochs_run,
         train_seconds=seconds,
-        seconds_per_epoch=statistics.median(timer.seconds) if timer.seconds else seconds,
+        seconds_per_epoch=_pace(timer.seconds, stopped_early=initial_epoch + epochs_run < epochs) or seconds,
         param_count=int(model.count_params()),
         images_per_second=len(data.x_train) * epochs_run / max(seconds, 1e-9),
         model=model,
