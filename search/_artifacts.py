@@ -47,6 +47,8 @@ class OptunaArtifacts(TrialObserver):
         if evaluation is None or evaluation.confusion is None:
             return
         model = f"trial {evaluation.trial_number}" + (" refit" if evaluation.refit is not None else "")
+        if evaluation.ensemble is not None:
+            model = f"ensemble of {evaluation.ensemble.describe()}"
         title = f"{model} on the test set: accuracy {evaluation.accuracy:.4f}"
         with tempfile.TemporaryDirectory() as tmp:
             png = Path(tmp) / f"confusion_matrix_trial_{evaluation.trial_number}.png"

@@ -70,3 +70,5 @@ def setup_logging(verbose: bool = False) -> None:
     ours.propagate = False
     for noisy in ("absl", "tensorflow", "alembic", "mlflow", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # each model of an ensemble traces its own predict function: expected, not a retracing problem
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

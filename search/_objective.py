@@ -91,7 +91,7 @@ class Objective:
         data: the data set, loaded once per process and shared by every trial.
         max_epochs: cap on every candidate's epochs; also Hyperband's maximum resource.
         observers: console/MLflow observers, called at each step of a trial.
-        artifact_store: where the model of every new best trial is kept (Optuna artifacts).
+        artifact_store: where the models of the best trials are kept (Optuna artifacts).
         verbose: show Keras' per-epoch output.
         objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
         prune: report each epoch to Optuna's pruner (single-objective studies only).
@@ -104,6 +104,11 @@ class Objective:
         patience: stop a trial whose validation accuracy has not improved for this many epochs
             (None: never). Optuna's pruners cannot judge several objectives at once, so
             multi-objective studies stop hopeless trials this way instead.
+        seed: with ``--seed``, each trial's weights and data order start from ``seed`` plus its
+            number, so the same study trains the same models again (None: fresh randomness).
+        keep_models: keep the model of a trial that is among this many best complete trials when
+            it ends (1: only a new best; more for ``--ensemble``). Multi-objective studies keep
+            the models of trials on the Pareto front.
     """
 
     space: Space
@@ -119,6 +124,8 @@ class Objective:
     checkpoints: Checkpoints | None = None
     patience: int | None = None
     jit: bool = False  # compile each model's training step with XLA (--jit)
+    keep_models: int = 1  # the models of this many best trials are kept (the ensemble's library)
+    seed: int | None = None  # trial N's Keras/NumPy/Python randomness starts from seed + N
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
         candidate = self.space.sample(TrialParams(trial))
@@ -142,6 +149,8 @@ class Objective:
             callbacks.append(
                 keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.patience)
             )
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed + trial.number)
         initial_epoch = 0
         if resume is not None:  # a retry of a trial whose worker died: go on where it stopped
             initial_epoch = min(resume.epoch, epochs - 1)
@@ -190,7 +199,7 @@ class Objective:
         if budget is not None and budget.stopped:
             trial.set_user_attr("stopped_by_time_budget", True)
         self._record(trial, result)
-        self._keep_if_best(trial, result)
+        self._keep_if_good(trial, result)
         self.observers.on_trial_end(
             TrialOutcome(
                 trial,
@@ -289,9 +298,9 @@ class Objective:
         attrs = trial.user_attrs
         return {k: float(attrs[k]) for k in keys if isinstance(attrs.get(k), int | float)}
 
-    def _keep_if_best(self, trial: optuna.trial.Trial, result: TrainResult) -> None:
-        """Store the model of a trial that beats every completed trial so far."""
-        if self.artifact_store is None or not self._is_best(trial, result):
+    def _keep_if_good(self, trial: optuna.trial.Trial, result: TrainResult) -> None:
+        """Store the model of a trial among the :attr:`keep_models` best completed so far."""
+        if self.artifact_store is None or not self._is_kept(trial, result):
             return
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"trial-{trial.number}.keras"
@@ -301,14 +310,14 @@ class Objective:
             )
         trial.set_user_attr(MODEL_ARTIFACT_ATTR, artifact_id)
 
-    def _is_best(self, trial: optuna.trial.Trial, result: TrainResult) -> bool:
-        """Beats every completed trial (one objective) or is dominated by none (several)."""
+    def _is_kept(self, trial: optuna.trial.Trial, result: TrainResult) -> bool:
+        """Fewer than :attr:`keep_models` completed trials beat it (one objective; with 1, it
+        beats them all), or no trial dominates it (several)."""
         study = trial.study
         if len(self.objectives) == 1:
-            try:
-                return result.val_accuracy > study.best_value
-            except ValueError:  # no completed trial yet
-                return True
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            better = sum(t.values[0] >= result.val_accuracy for t in complete if t.number != trial.number)
+            return better < self.keep_models
         attrs = trial.user_attrs
         mine = [float(attrs[OBJECTIVES[n][0]]) for n in self.objectives]
         signs = [1 if OBJECTIVES[n][1] == optuna.study.StudyDirection.MAXIMIZE else -1 for n in self.objectives]

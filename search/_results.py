@@ -217,6 +217,8 @@ def load_best_model(study: optuna.Study, artifacts: str) -> tuple[keras.Model, F
     """
     import keras
 
+    import search._ensemble  # noqa: F401  - registers the layer that averages an ensemble's members
+
     best = best_trial(study)
     if best is None:
         raise UsageError(f"study {study.study_name} has no completed trial yet")

@@ -18,6 +18,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from search._artifacts import OptunaArtifacts
 from search._clock import SearchClock
 from search._devices import configure_precision, configure_threads, device_description
+from search._ensemble import LIBRARY_FACTOR, build_ensemble, save_ensemble
 from search._faults import Checkpoints, set_tracking_uri
 from search._objective import OBJECTIVES, Objective
 from search._observers import ObserverGroup, TrialObserver
@@ -82,6 +83,7 @@ class SearchSettings:
     verbose: bool = False
     evaluate: bool = True  # evaluate the best configuration on the test set at the end
     refit: bool = False  # train the best configuration again on train + val, within --timeout (search._refit)
+    ensemble: int = 1  # the final model averages up to this many picks of the best trials (search._ensemble)
     threads: int | None = None  # TensorFlow intra-op threads (None: TensorFlow's default)
     tracking_uri: str | None = None  # MLflow; None: $MLFLOW_TRACKING_URI or sqlite in mlruns/
     track: bool = True  # log to MLflow
@@ -150,6 +152,10 @@ def _check_numbers(s: SearchSettings) -> None:
             raise UsageError("--engine keras-tuner optimises one objective: --objectives accuracy")
         if s.enqueue_presets:
             raise UsageError("--engine keras-tuner chooses every trial itself: --enqueue-presets is for --engine optuna")
+    if s.ensemble < 1:
+        raise UsageError(f"--ensemble must be a positive whole number, not {s.ensemble}")
+    if s.ensemble > 1 and len(s.objectives) > 1:
+        raise UsageError("--ensemble averages the most accurate models: it needs --objectives accuracy")
     unknown = [o for o in s.objectives if o not in OBJECTIVES]
     if unknown or not s.objectives or s.objectives[0] != "accuracy" or len(set(s.objectives)) != len(s.objectives):
         raise UsageError(
@@ -260,6 +266,8 @@ def make_objective(
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,
         jit=s.jit,
+        keep_models=LIBRARY_FACTOR * s.ensemble if s.ensemble > 1 else 1,
+        seed=s.seed,
     )
 
 
@@ -270,7 +278,9 @@ def run_search(
     s, study = prepared.settings, prepared.study
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
     if s.enqueue_presets:
-        queued = enqueue_presets(study, prepared.space, s.dataset_name)
+        queued = enqueue_presets(
+            study, prepared.space, s.dataset_name, prepared.data.input_shape, prepared.data.num_classes
+        )
         if queued:
             _log.info("enqueued presets: %s", ", ".join(queued))
     if s.worker_index is None:  # workers started by search._workers: the parent said it
@@ -326,8 +336,8 @@ def finish_search(
     interrupted: bool,
     clock: SearchClock,
 ) -> SearchSummary:
-    """Summarise the study, refit (``--refit``) and evaluate its best configuration on the test
-    set, tell the observers.
+    """Summarise the study, refit (``--refit``) its best configuration, average the best models
+    (``--ensemble``), evaluate the final model on the test set, tell the observers.
 
     Raises:
         KeyboardInterrupt: again, after the observers heard of it, when ``interrupted``.
@@ -343,12 +353,23 @@ def finish_search(
     )
     best = summary.most_accurate() if summary.best and not interrupted else None
     space, data, store = prepared.space, prepared.data, prepared.artifact_store
-    final = None
-    if best is not None and s.refit and s.worker_index is None:  # the parent refits, once
-        final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit)
+    final = ensemble = None
+    if best is not None and s.worker_index is None:  # the parent refits and averages, once
+        if s.refit:
+            final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit)
+        if s.ensemble > 1:
+            ensemble = build_ensemble(
+                study, best, data, store, size=s.ensemble, refit_model=final.model if final else None
+            )
+        if ensemble is not None:
+            _log.info(
+                "ensemble of %s: validation accuracy %.4f (trial %d alone: %.4f)",
+                ensemble.describe(), ensemble.val_accuracy, best.number, ensemble.best_val_accuracy,
+            )  # fmt: skip
+            save_ensemble(study, ensemble, store)
     if best is not None and s.evaluate:
         summary.evaluation = evaluate_best(
-            study, best, space, data, max_epochs=s.max_epochs, artifact_store=store, final=final
+            study, best, space, data, max_epochs=s.max_epochs, artifact_store=store, final=final, ensemble=ensemble
         )
     summary.interrupted = interrupted
     group.on_search_end(study, summary)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 from sqlalchemy import exc as sqlalchemy_exc
 
@@ -31,6 +32,7 @@ __all__ = [
     "StorageError",
     "enqueue_presets",
     "make_pruner",
+    "multiply_adds",
     "make_sampler",
     "open_storage",
     "open_study",
@@ -231,13 +233,41 @@ def open_study(
     return study
 
 
-def enqueue_presets(study: optuna.Study, space: Space, dataset: str) -> list[str]:
-    """Put the family's presets for ``dataset`` first in the study, once each; returns their names."""
-    done = {t.user_attrs.get("preset") for t in study.get_trials(deepcopy=False)}
-    queued = []
-    for preset in space.presets.values():
-        if preset.dataset != dataset or preset.name in done:
+def multiply_adds(model: Any) -> int:
+    """About how many multiply-adds ``model`` does per image: each layer's kernel once per output
+    position (a convolution's height x width, a dense layer's one, a recurrent layer's time steps
+    when it returns them). A measure of training cost that needs no training."""
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # a nested model
+            total += multiply_adds(layer)
             continue
+        kernels = [w for w in layer.weights if "kernel" in w.path]
+        if not kernels:
+            continue
+        shape = layer.output.shape if hasattr(layer, "output") else (None, 1)
+        positions = 1
+        for dim in shape[1:-1]:
+            positions *= int(dim or 1)
+        total += positions * sum(int(np.prod(w.shape)) for w in kernels)
+    return total
+
+
+def enqueue_presets(
+    study: optuna.Study, space: Space, dataset: str, input_shape: tuple[int, ...], num_classes: int
+) -> list[str]:
+    """Put the family's presets for ``dataset`` first in the study, once each, the cheapest to train
+    first (:func:`multiply_adds`), so the pruner has their scores when a costly one reaches its
+    first rung; returns their names in that order."""
+    done = {t.user_attrs.get("preset") for t in study.get_trials(deepcopy=False)}
+    presets = [p for p in space.presets.values() if p.dataset == dataset and p.name not in done]
+
+    def cost(preset: Any) -> int:
+        candidate = space.from_params(preset.params)
+        return multiply_adds(space.build_model(candidate, input_shape, num_classes))
+
+    queued = []
+    for preset in sorted(presets, key=cost):
         study.enqueue_trial(dict(preset.params), user_attrs={"preset": preset.name})
         queued.append(preset.name)
     return queued

@@ -14,10 +14,11 @@ import optuna
 from optuna.artifacts import download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from search._ensemble import Ensemble, log_loss
 from search._figures import confusion_matrix, per_class_rows
 from search._objective import CANNOT_BE_BUILT, MODEL_ARTIFACT_ATTR
 from search._training import FinalFit, fit_candidate
-from search.data import Dataset, one_hot
+from search.data import EVAL_BATCH_SIZE, Dataset, batches
 from spaces import Space
 
 __all__ = ["ProgressPrinter", "SearchSummary", "TestEvaluation", "evaluate_best", "summarize"]
@@ -95,6 +96,8 @@ class TestEvaluation:
     class_names: tuple[str, ...] = ()
     confusion: np.ndarray | None = field(default=None, repr=False)  # rows: true class
     refit: FinalFit | None = field(default=None, repr=False)  # set when the model is the refit (--refit)
+    ensemble: Ensemble | None = field(default=None, repr=False)  # set when the model is the ensemble (--ensemble)
+    single_accuracy: float | None = None  # with an ensemble: the test accuracy of its best member alone
 
     def per_class(self) -> list[dict[str, float | int | str]]:
         """Precision, recall, F1 and support of each class."""
@@ -116,6 +119,11 @@ def _load_model(study: optuna.Study, trial: FrozenTrial, store: Any) -> keras.Mo
         return keras.models.load_model(path)
 
 
+def _test_probabilities(model: keras.Model, data: Dataset) -> np.ndarray:
+    test = batches(data.x_test, data.y_test, data.num_classes, EVAL_BATCH_SIZE, shuffle=False)
+    return np.asarray(model.predict(test, verbose=0))
+
+
 def evaluate_best(
     study: optuna.Study,
     trial: FrozenTrial,
@@ -125,25 +133,29 @@ def evaluate_best(
     max_epochs: int,
     artifact_store: Any | None,
     final: FinalFit | None = None,
+    ensemble: Ensemble | None = None,
 ) -> TestEvaluation:
-    """Evaluate ``trial``'s model on the test set (retraining its params if the model is gone).
+    """Evaluate the final model of ``trial`` once on the test set (retraining its params if its
+    model is gone). The loss is the cross-entropy of the predicted probabilities.
 
-    With ``final``, the refit of ``trial``'s configuration (:mod:`search._refit`) is evaluated
-    instead of the trial's own model.
+    The final model is the ensemble when there is one (:mod:`search._ensemble`; its best member
+    alone is evaluated too, for comparison), else the refit of ``trial``'s configuration when
+    there is one (:mod:`search._refit`), else the trial's own model.
     """
-    model = final.model if final is not None else _load_model(study, trial, artifact_store)
-    retrained = model is None
-    if model is None:
+    single = final.model if final is not None else _load_model(study, trial, artifact_store)
+    retrained = single is None
+    if single is None:
         candidate = space.from_params(trial.params)
-        model = fit_candidate(space, candidate, data, max_epochs=max_epochs).model
-    loss, accuracy = model.evaluate(
-        data.x_test, one_hot(data.y_test, data.num_classes), batch_size=512, verbose=0
-    )
-    y_pred = np.argmax(model.predict(data.x_test, batch_size=512, verbose=0), axis=1)
+        single = fit_candidate(space, candidate, data, max_epochs=max_epochs).model
+    single_probabilities = _test_probabilities(single, data)
+    probabilities = _test_probabilities(ensemble.model, data) if ensemble is not None else single_probabilities
+    y_pred = np.argmax(probabilities, axis=1)
+    accuracy, loss = float(np.mean(y_pred == data.y_test)), log_loss(probabilities, data.y_test)
+    single_accuracy = float(np.mean(np.argmax(single_probabilities, axis=1) == data.y_test))
     matrix = confusion_matrix(data.y_test, y_pred, data.num_classes)
     evaluation = TestEvaluation(
-        trial.number, float(accuracy), float(loss), data.y_test, y_pred, model, retrained,
-        tuple(data.class_names), matrix, final,
+        trial.number, accuracy, loss, data.y_test, y_pred, ensemble.model if ensemble else single, retrained,
+        tuple(data.class_names), matrix, final, ensemble, single_accuracy if ensemble else None,
     )  # fmt: skip
     study.set_user_attr(
         "test_evaluation",
@@ -153,6 +165,7 @@ def evaluate_best(
             "loss": evaluation.loss,
             "retrained": retrained,
             "refit": _refit_attr(final),
+            "ensemble": {**ensemble.attr(), "best_alone_accuracy": single_accuracy} if ensemble else None,
             "class_names": list(data.class_names),
             "confusion": matrix.tolist(),
             "per_class": evaluation.per_class(),
@@ -224,7 +237,13 @@ class SearchSummary:
                     f", refit on {e.refit.images:,} training + validation images for "
                     f"{e.refit.epochs_run} epochs in {e.refit.train_seconds:.0f}s"
                 )
-            out.append(f"test accuracy of the best configuration: {e.accuracy:.4f} (loss {e.loss:.4f}{how})")
+            if e.ensemble is not None:
+                out.append(
+                    f"test accuracy of the final model, the ensemble of {e.ensemble.describe()}: "
+                    f"{e.accuracy:.4f} (loss {e.loss:.4f}); trial {e.trial_number} alone{how}: {e.single_accuracy:.4f}"
+                )
+            else:
+                out.append(f"test accuracy of the best configuration: {e.accuracy:.4f} (loss {e.loss:.4f}{how})")
         out.append("best params: " + ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
         return out
 

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from search.data import Dataset, one_hot
+from search.data import EVAL_BATCH_SIZE, Dataset, batches
 from spaces import Candidate, Space
 
 __all__ = [
@@ -248,12 +248,11 @@ def fit_candidate(
     timer, best, nan_guard = EpochTimer(), _BestWeights(), _StopOnNonFinite()
     start = time.perf_counter()
     history = model.fit(
-        data.x_train,
-        one_hot(data.y_train, data.num_classes),
-        batch_size=candidate.train.batch_size,
+        batches(data.x_train, data.y_train, data.num_classes, candidate.train.batch_size, shuffle=True),
+        shuffle=False,  # the pipeline reshuffles every epoch
         epochs=epochs,
         initial_epoch=initial_epoch,
-        validation_data=(data.x_val, one_hot(data.y_val, data.num_classes)),
+        validation_data=batches(data.x_val, data.y_val, data.num_classes, EVAL_BATCH_SIZE, shuffle=False),
         callbacks=[
             timer,
             nan_guard,
@@ -345,7 +344,7 @@ def fit_final(
     """
     model = prepare_model(space, candidate, data, jit=jit)
     x = np.concatenate([data.x_train, data.x_val])
-    y = one_hot(np.concatenate([data.y_train, data.y_val]), data.num_classes)
+    y = np.concatenate([data.y_train, data.y_val])
     timer, nan_guard = EpochTimer(), _StopOnNonFinite()
     callbacks: list[keras.callbacks.Callback] = [
         timer,
@@ -357,8 +356,8 @@ def fit_final(
         callbacks.append(stop)
     start = time.perf_counter()
     history = model.fit(
-        x, y, batch_size=candidate.train.batch_size, epochs=epochs, callbacks=callbacks,
-        verbose=2 if verbose else 0,
+        batches(x, y, data.num_classes, candidate.train.batch_size, shuffle=True),
+        shuffle=False, epochs=epochs, callbacks=callbacks, verbose=2 if verbose else 0,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     if nan_guard.bad_epoch is not None:

@@ -426,7 +426,9 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
     s, study = prepared.settings, prepared.study
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
     if s.enqueue_presets:  # once, here, not by every worker
-        queued = enqueue_presets(study, prepared.space, s.dataset_name)
+        queued = enqueue_presets(
+            study, prepared.space, s.dataset_name, prepared.data.input_shape, prepared.data.num_classes
+        )
         if queued:
             _log.info("enqueued presets: %s", ", ".join(queued))
     run_tag = s.run_tag or uuid.uuid4().hex

@@ -1,7 +1,8 @@
 """``python -m search.compare [STUDY ...]``: the documents' comparison tables, for every study.
 
 One row per study — family, data set, engine, trials complete/pruned/failed, best validation
-accuracy, test accuracy of the best, its training time and parameters, total search time —
+accuracy, test accuracy of the final model (the best trial's, its refit or the ensemble), the best
+trial's training time and parameters, total search time —
 printed and written to ``<out>/compare.md`` and ``<out>/compare.csv``. With ``--html``,
 ``<out>/compare.html``: validation accuracy against training time for every complete trial of
 every study, with the Pareto front (most accurate for the time) marked.
@@ -43,7 +44,7 @@ COLUMNS = (
     ("pruned", "pruned"),
     ("failed", "failed"),
     ("best val acc", "best_val_accuracy"),
-    ("test acc of best", "test_accuracy"),
+    ("test acc of final", "test_accuracy"),  # the best trial's model, or its refit or ensemble
     ("best train s", "best_training_seconds"),
     ("search s", "search_seconds"),
     ("best params", "best_params"),

@@ -144,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     probabilities = np.asarray(model.predict(batch, verbose=0))
     names = class_names(study, probabilities.shape[1])
     final = final_model_of(study, best)
-    how = f"; refit on {final['images']:,} images for {final['epochs']} epochs" if final else ""
+    how = ""
+    if final and final.get("images"):
+        how = f"; refit on {final['images']:,} images for {final['epochs']} epochs"
+    if final and final.get("ensemble"):
+        others = final["ensemble"]["members"][1:]
+        how += f"; averaged with trial{'s' if len(others) > 1 else ''} {', '.join(map(str, others))}"
     _log.info("best trial %d of %s (validation accuracy %.4f%s)", best.number, study.study_name, best.values[0], how)
     for path, probs in zip(paths, probabilities, strict=True):
         top = np.argsort(probs)[::-1][: args.top]

@@ -221,6 +221,10 @@ def build_report(study: optuna.Study, tracking_uri: str | None = None, use_mlflo
         parts.append("<h2>Test set</h2>")
         refit = evaluation.get("refit")
         how = f" (refit on {refit['images']:,} training + validation images for {refit['epochs']} epochs)" if refit else ""
+        ensemble = evaluation.get("ensemble")
+        if ensemble:
+            members = ", ".join(f"{t} ({w:.2f})" for t, w in zip(ensemble["members"], ensemble["weights"]))
+            how += f", averaged with its ensemble: trials (weights) {members}; trial {best.number} alone: {ensemble['best_alone_accuracy']:.4f}"
         parts.append(f"<p>test accuracy {evaluation['accuracy']:.4f}, loss {evaluation['loss']:.4f}{html.escape(how)}</p>")
         parts.append("<h3>Per class</h3>")
         parts.append(_html_table(evaluation.get("per_class") or []))

@@ -56,8 +56,9 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--sampler", choices=sorted(SAMPLERS), default="tpe", help="default tpe")
     g.add_argument("--pruner", choices=sorted(PRUNERS), default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
-    g.add_argument("--seed", type=int, help="seed of the sampler and the data split")
+    g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
     g.add_argument("--refit", action="store_true", help="train the best configuration again on training + validation images for its best epoch count; that is the final model")
+    g.add_argument("--ensemble", type=int, default=1, metavar="N", help="the final model averages the predictions of up to N picks of the best trials' models, chosen on validation images (default 1: the best model alone)")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
     g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
     g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
@@ -102,6 +103,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         verbose=args.verbose,
         evaluate=not args.no_test,
         refit=args.refit,
+        ensemble=args.ensemble,
         threads=args.threads,
         tracking_uri=args.tracking_uri,
         track=not args.no_mlflow,

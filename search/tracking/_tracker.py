@@ -364,20 +364,28 @@ class MlflowTracker(TrialObserver):
     def _log_evaluation(self, run_id: str, study: optuna.Study, evaluation: TestEvaluation) -> None:
         """The best configuration on the test set: figures, tables and the model."""
         metrics = {"test_accuracy": evaluation.accuracy, "test_loss": evaluation.loss}
-        refit = evaluation.refit
+        refit, ensemble = evaluation.refit, evaluation.ensemble
+        # the best trial's own run shows the test score of its model (or its refit) alone
+        prefix = "refit_" if refit is not None else ""
+        trial_metrics = {f"{prefix}test_accuracy": evaluation.accuracy, f"{prefix}test_loss": evaluation.loss}
         if refit is not None:  # the final model is the refit: say how it was trained
-            refit_metrics = {"refit_epochs": refit.epochs_run, "refit_images": refit.images, "refit_seconds": refit.train_seconds}
-            self._log_metrics(run_id, {**metrics, **refit_metrics})
-            metrics = {"refit_test_accuracy": evaluation.accuracy, "refit_test_loss": evaluation.loss}
-        else:
-            self._log_metrics(run_id, metrics)
+            metrics.update(refit_epochs=refit.epochs_run, refit_images=refit.images, refit_seconds=refit.train_seconds)
+        if ensemble is not None:  # the final model averages several trials' models
+            alone = float(evaluation.single_accuracy or 0.0)
+            metrics.update(
+                ensemble_size=len(ensemble.members), ensemble_val_accuracy=ensemble.val_accuracy,
+                best_alone_test_accuracy=alone,
+            )  # fmt: skip
+            self.client.set_tag(run_id, "ensemble", ensemble.describe())
+            trial_metrics = {f"{prefix}test_accuracy": alone, "ensemble_test_accuracy": evaluation.accuracy}
+        self._log_metrics(run_id, metrics)
         best_run = next(
             (t.user_attrs.get(MLFLOW_RUN_ATTR) for t in study.get_trials(deepcopy=False)
              if t.number == evaluation.trial_number),
             None,
         )  # fmt: skip
         if best_run:  # the best trial's own run shows its (refit's) test score too (it may be finished)
-            self._log_metrics(str(best_run), metrics)
+            self._log_metrics(str(best_run), trial_metrics)
         if evaluation.confusion is None:
             return
         rows = evaluation.per_class()
@@ -394,7 +402,7 @@ class MlflowTracker(TrialObserver):
             confusion_png(evaluation.confusion, evaluation.class_names, png, title)
             self.client.log_artifact(run_id, str(png), artifact_path="evaluation")
             if evaluation.model is not None:
-                name = "final-trial" if refit is not None else "trial"
+                name = "ensemble-trial" if ensemble is not None else "final-trial" if refit is not None else "trial"
                 model_path = Path(tmp) / f"{name}-{evaluation.trial_number}.keras"
                 evaluation.model.save(model_path)
                 self.client.log_artifact(run_id, str(model_path), artifact_path="model")

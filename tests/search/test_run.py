@@ -97,17 +97,18 @@ def test_presets_run_first_and_a_point_that_cannot_be_built_is_pruned_at_once(
     assert code == 0
     trials = _study(tmp_path).get_trials()
     waiting = [t.user_attrs.get("preset") for t in trials if t.state == TrialState.WAITING]
-    assert waiting == ["doc003_cnn_dropout07"]  # queued for the next invocation
+    assert waiting == ["doc001_cnn_tanh"]  # the costliest to train, queued for the next invocation
     trials = [t for t in trials if t.state.is_finished()]
     # pruned, not failed: TPE ignores failed trials but ranks a pruned one with no epoch below all
     assert trials[0].state == TrialState.PRUNED and not trials[0].intermediate_values
     reason = trials[0].user_attrs["pruned_reason"]
     assert reason.startswith("cannot be built: feature map") and "smaller than the 5x5 kernel" in reason
     presets = [t.user_attrs.get("preset") for t in trials[1:]]
-    assert presets == ["doc001_cnn_tanh", "doc002_basic_cnn"]
+    assert presets == ["doc002_basic_cnn", "doc003_cnn_dropout07"]  # cheapest first
     assert all(t.state == TrialState.COMPLETE for t in trials[1:])
     out = capsys.readouterr().out
     assert f"trial   0  pruned: {reason}" in out and "[doc002_basic_cnn]" in out
+    assert "enqueued presets: doc002_basic_cnn, doc003_cnn_dropout07, doc001_cnn_tanh" in out
 
 
 def test_aggressive_pruner_prunes(keras_home: Path, tmp_path: Path) -> None:
@@ -163,6 +164,8 @@ def test_a_trial_is_not_pruned_after_its_last_epoch(keras_home: Path, tmp_path: 
         (["--storage", "postgresql://user:s3cret@127.0.0.1:1/db"], "cannot open storage"),
         (["--objectives", "time"], "--objectives must start with accuracy"),
         (["--sampler", "magic"], "invalid choice"),
+        (["--ensemble", "0"], "--ensemble must be a positive whole number"),
+        (["--ensemble", "3", "--objectives", "accuracy,time"], "--ensemble averages the most accurate models"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_stores_nothing(
@@ -252,3 +255,15 @@ def test_jit_and_mixed_precision_options(keras_home: Path, tmp_path: Path, capsy
     import keras
 
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_the_same_seed_trains_the_same_models(keras_home: Path, tmp_path: Path) -> None:
+    values = []
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        folder.mkdir()
+        args = _args(folder, "--n-trials", "2", "--pruner", "none", family="lenet")
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert run.main(args) == 0
+        trials = _study(folder, "lenet-fashion_mnist").get_trials()
+        values.append([(t.params, t.user_attrs["history"]) for t in trials])
+    assert values[0] == values[1]  # sampled points, and every epoch's losses and accuracies
