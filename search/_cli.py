@@ -68,7 +68,8 @@ def setup_logging(verbose: bool = False) -> None:
         ours.addHandler(out)
     ours.setLevel(logging.DEBUG if verbose else logging.INFO)
     ours.propagate = False
-    for noisy in ("absl", "tensorflow", "alembic", "mlflow", "urllib3"):
+    for noisy in ("absl", "alembic", "mlflow", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # each model of an ensemble traces its own predict function: expected, not a retracing problem
+    # not WARNING: each model of an ensemble traces its own predict function, which TensorFlow
+    # would report as excessive retracing
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
