@@ -13,14 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.artifacts import upload_artifact
+from optuna.artifacts import download_artifact, upload_artifact
 
 from search._figures import confusion_png, learning_curves_png, markdown_table
 from search._observers import TrialObserver, TrialOutcome
 
-__all__ = ["OptunaArtifacts"]
+__all__ = ["OptunaArtifacts", "load_model_artifact"]
 
 _log = logging.getLogger(__name__)
+
+
+def load_model_artifact(store: Any, artifact_id: str, *, compile: bool = True) -> Any:
+    """The Keras model stored as ``artifact_id`` in ``store`` (``compile``: with its optimizer and loss).
+
+    Raises:
+        Exception: whatever the store raises for a missing artifact.
+    """
+    import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
+        return keras.models.load_model(path, compile=compile)
 
 
 class OptunaArtifacts(TrialObserver):

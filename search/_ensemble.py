@@ -35,9 +35,10 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
-from optuna.artifacts import download_artifact, upload_artifact
+from optuna.artifacts import upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from search._artifacts import load_model_artifact
 from search._objective import MODEL_ARTIFACT_ATTR
 from search._refit import FINAL_MODEL_ATTR
 from search.data import EVAL_BATCH_SIZE, Dataset, batches
@@ -140,13 +141,6 @@ def select(probabilities: Sequence[np.ndarray], y: np.ndarray, rounds: int) -> l
     return counts
 
 
-def _load(store: Any, artifact_id: str) -> keras.Model:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
-        return keras.models.load_model(path, compile=False)
-
-
 def _predict(model: keras.Model, x: np.ndarray, num_classes: int) -> np.ndarray:
     y = np.zeros(len(x), dtype=np.int64)  # labels are not used by predict
     return np.asarray(model.predict(batches(x, y, num_classes, EVAL_BATCH_SIZE, shuffle=False), verbose=0))
@@ -198,7 +192,7 @@ def build_ensemble(
     probabilities: list[np.ndarray] = []
     for trial in library:
         try:
-            model = _load(artifact_store, str(trial.user_attrs[MODEL_ARTIFACT_ATTR]))
+            model = load_model_artifact(artifact_store, str(trial.user_attrs[MODEL_ARTIFACT_ATTR]), compile=False)
         except Exception as exc:  # a model deleted by hand: choose among the others
             _log.warning("model of trial %d not available for the ensemble (%s)", trial.number, exc)
             if trial is best:

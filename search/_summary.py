@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import optuna
-from optuna.artifacts import download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from search._artifacts import load_model_artifact
 from search._ensemble import Ensemble, log_loss
 from search._figures import confusion_matrix, per_class_rows
 from search._objective import CANNOT_BE_BUILT, MODEL_ARTIFACT_ATTR
@@ -109,14 +107,11 @@ def _load_model(study: optuna.Study, trial: FrozenTrial, store: Any) -> keras.Mo
     artifact_id = trial.user_attrs.get(MODEL_ARTIFACT_ATTR)
     if store is None or not artifact_id:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        try:
-            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
-        except Exception as exc:
-            _log.warning("model of trial %d not available (%s); training it again", trial.number, exc)
-            return None
-        return keras.models.load_model(path)
+    try:
+        return load_model_artifact(store, str(artifact_id))
+    except Exception as exc:
+        _log.warning("model of trial %d not available (%s); training it again", trial.number, exc)
+        return None
 
 
 def _test_probabilities(model: keras.Model, data: Dataset) -> np.ndarray:
