@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 import statistics
 import sys
@@ -28,8 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from search._quiet import start_tensorflow  # noqa: E402
+
+start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 from search._cli import setup_logging  # noqa: E402
 from search._devices import device_description  # noqa: E402

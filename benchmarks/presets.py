@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from search._quiet import start_tensorflow  # noqa: E402
+
+start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 from search._cli import setup_logging  # noqa: E402
 from search._devices import device_description  # noqa: E402

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from search._quiet import start_tensorflow  # noqa: E402
+
+start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402

@@ -10,13 +10,14 @@ grey image with a light background (a photo on paper) is inverted first; ``--inv
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from search._quiet import start_tensorflow
+
+start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 import numpy as np  # noqa: E402
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+from search._quiet import start_tensorflow
+
+start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
 from search._search import SearchSettings, UsageError, prepare, run_search  # noqa: E402
