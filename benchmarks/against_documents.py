@@ -4,13 +4,14 @@
     python benchmarks/against_documents.py            # all images, presets up to 10 epochs, 20- and 60-minute searches
     python benchmarks/against_documents.py --storage sqlite:///storage/optuna.db --study-name cnn-fashion_mnist
     python benchmarks/against_documents.py --families cnn lenet --study-name cnn-fashion_mnist   # fewer presets
+    python benchmarks/against_documents.py --minutes 20 --study-name cnn-2h   # a new search and a stored one
 
 Each preset of the Fashion-MNIST families is trained as its document specified (its epochs, capped
 by ``--max-epochs``) on the same split the search uses, then scored once on the test set. Next to
 them, the final model of a ``search.run --study cnn --timeout N`` with ``make run``'s options for each
 ``--minutes`` (the ensemble of the best trials' models and the best configuration's refit on training
-+ validation images, within the same budget; or, with ``--studies``, the final models of studies
-that already ran): test accuracy and training time side by side.
++ validation images, within the same budget) and, with ``--study-name``, the final models of studies
+that already ran: test accuracy and training time side by side.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def searched(storage: str, names: list[str]) -> list[tuple[str, float, float, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 images, 1 epoch, one 1-minute search")
-    parser.add_argument("--minutes", type=float, nargs="+", help="search budgets (default 20 60; quick 1)")
+    parser.add_argument("--minutes", type=float, nargs="+",
+                        help="search budgets (default 20 60; quick 1; none with --study-name unless given)")
     parser.add_argument("--storage", default=DEFAULT_STORAGE,
                         help=f"with --study-name: the storage of those studies (default {DEFAULT_STORAGE})")
     parser.add_argument("--study-name", "--studies", dest="studies", nargs="+", default=[],
@@ -112,11 +114,12 @@ def main() -> None:
     rows = presets(limit, max_epochs, args.families)
     if args.studies:
         rows += searched(args.storage, args.studies)
-    else:
+    budgets = args.minutes or ([] if args.studies else [1.0] if args.quick else [20.0, 60.0])
+    if budgets:
         with tempfile.TemporaryDirectory() as tmp:
             storage = f"sqlite:///{tmp}/optuna.db"
             names = []
-            for minutes in args.minutes or ([1.0] if args.quick else [20.0, 60.0]):
+            for minutes in budgets:
                 name = f"cnn-{minutes:g}min"
                 names.append(name)
                 run.main([
