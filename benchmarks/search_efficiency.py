@@ -3,7 +3,7 @@ scratch and starting from the documents' presets as ``make run`` does; TPE with 
 against keras-tuner (Hyperband, Bayesian optimisation), each with the same wall-clock budget on the
 same space and data.
 
-    python benchmarks/search_efficiency.py --quick   # lenet, 3,000 images, 45 s per method (~4 min)
+    python benchmarks/search_efficiency.py --quick   # lenet, 3,000 images, 45 s per method (~5 min)
     python benchmarks/search_efficiency.py           # cnn and lenet, all images, 20 min per method
     python benchmarks/search_efficiency.py --families lenet --budget 600 --limit 20000
 
