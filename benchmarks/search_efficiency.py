@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="images (default all; quick 3000)")
     parser.add_argument("--max-epochs", type=int, help="default 10 (quick 2)")
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
+    parser.add_argument("--seed", type=int, default=0, help="every method's --seed (default 0)")
     parser.add_argument("--out", default="benchmarks/results/search_efficiency.html")
     args = parser.parse_args()
     setup_logging()
@@ -93,7 +94,8 @@ def main() -> None:
     limit = args.limit or (3000 if args.quick else None)
     max_epochs = args.max_epochs or (2 if args.quick else 10)
     _log.info("machine: %s, %s, Python %s", platform.machine(), device_description(), platform.python_version())
-    _log.info("families %s, %.0f s per method, %s images, max %d epochs", families, budget, limit or "all", max_epochs)
+    _log.info("families %s, %.0f s per method, %s images, max %d epochs, seed %d",
+              families, budget, limit or "all", max_epochs, args.seed)  # fmt: skip
     curves: dict[str, list[tuple[float, float]]] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,7 +106,7 @@ def main() -> None:
                 argv = [
                     "--study", family, "--study-name", name, "--storage", storage,
                     "--artifacts", f"{tmp}/storage/artifacts", "--no-mlflow", "--no-test",
-                    "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", "0",
+                    "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", str(args.seed),
                     *(["--limit", str(limit)] if limit else []), *METHODS[method],
                 ]  # fmt: skip
                 _log.info("== %s", name)
