@@ -125,7 +125,7 @@ def main() -> None:
         _log.info("| %s | %s | %s | %d | %d | %d |", name, f"{best:.4f}" if best else "-", cells, c, p, f)
     for family in families:
         kt_points = curves.get(f"{family}-keras-tuner-hyperband") or []
-        for method in ("optuna-tpe-sh", "optuna-tpe-hyperband", "optuna-tpe-sh-presets"):
+        for method in (m for m in METHODS if m.startswith("optuna-tpe")):  # every TPE method gets a verdict
             ours = curves.get(f"{family}-{method}") or []
             if not (kt_points and ours):
                 continue
