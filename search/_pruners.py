@@ -1,4 +1,5 @@
-"""A pruner that does not prune on noise: a tie with the best trial at an epoch is kept."""
+"""Pruners for accuracy: one that does not prune on noise (a tie with the best trial at an epoch
+is kept), one that prunes at once what guesses no better than chance."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["NoiseTolerantPruner"]
+__all__ = ["ChanceLevelPruner", "NoiseTolerantPruner"]
 
 
 class NoiseTolerantPruner(optuna.pruners.BasePruner):
@@ -49,3 +50,42 @@ class NoiseTolerantPruner(optuna.pruners.BasePruner):
         best = max(finite)
         error = math.sqrt(max(0.0, best * (1.0 - best)) / self.val_images)
         return value < best - error
+
+
+class ChanceLevelPruner(optuna.pruners.BasePruner):
+    """Prunes what ``wrapped`` prunes, and at once a trial whose accuracy is no better than chance.
+
+    A trial whose learning rate made it diverge ends its first epoch predicting one class for every
+    image: its validation accuracy is that class's share, 0.1000 on Fashion-MNIST's stratified
+    split. Successive halving first compares trials after epoch 2, so such a trial trained a second
+    epoch for nothing (in a 60-minute search two did, 185 s and 83 s in all). This pruner prunes a
+    trial at any epoch where its accuracy lies within three standard errors of guessing,
+    ``1/k + 3 sqrt(p (1 - p) / n)`` with ``p = 1/k`` for ``k`` classes and ``n`` validation images:
+    below 0.112 for 10 classes on 6,000 images, 0.128 on 1,000. Below :attr:`MIN_VAL_IMAGES` the
+    rule is off: a subset that small (``--limit``) trains an epoch of a few steps, and a sound
+    model may still be guessing after it. For studies that maximise an accuracy.
+
+    Args:
+        wrapped: the pruner that judges every other trial.
+        num_classes: the number of classes (chance is one in that many).
+        val_images: how many validation images each value was measured on.
+    """
+
+    #: fewer validation images than this, and no trial is pruned for being at chance
+    MIN_VAL_IMAGES = 1000
+
+    def __init__(self, wrapped: optuna.pruners.BasePruner, num_classes: int, val_images: int) -> None:
+        if num_classes < 2 or val_images < 1:
+            raise ValueError(f"need at least 2 classes and 1 validation image, not {num_classes} and {val_images}")
+        chance = 1.0 / num_classes
+        self.wrapped = wrapped
+        self.floor = chance + 3.0 * math.sqrt(chance * (1.0 - chance) / val_images)
+        if val_images < self.MIN_VAL_IMAGES:
+            self.floor = -math.inf
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        value = trial.intermediate_values.get(step) if step is not None else None
+        if value is not None and math.isfinite(value) and value < self.floor:
+            return True
+        return self.wrapped.prune(study, trial)

@@ -194,7 +194,7 @@ def prepare(settings: SearchSettings) -> Prepared:
         )
     except DataError as exc:
         raise UsageError(str(exc)) from None
-    pruner = make_pruner(pruner_name, settings.max_epochs, len(data.y_val))
+    pruner = make_pruner(pruner_name, settings.max_epochs, len(data.y_val), data.num_classes)
     try:
         storage = open_storage(settings.storage)
     except StorageError as exc:

@@ -20,7 +20,7 @@ from search._faults import (
     heartbeat_seconds,
 )
 from search._paths import DEFAULT_STORAGE
-from search._pruners import NoiseTolerantPruner
+from search._pruners import ChanceLevelPruner, NoiseTolerantPruner
 
 if TYPE_CHECKING:  # spaces imports Keras and TensorFlow, not needed to open a storage
     from spaces import Space
@@ -157,17 +157,23 @@ SAMPLERS: dict[str, Callable[[int | None, bool], optuna.samplers.BaseSampler]] =
 #: (:class:`~search._pruners.NoiseTolerantPruner`). Hyperband runs several brackets, and Optuna's
 #: samplers see only the trials of the bracket a new trial falls in, so TPE's 8 start-up trials
 #: become 8 per bracket (24 with 10 epochs): a search of tens of trials then never leaves random
-#: sampling (measured: README, Benchmarks). Each factory takes the maximum epochs and the number
-#: of validation images.
-PRUNERS: dict[str, Callable[[int, int], optuna.pruners.BasePruner]] = {
-    "hyperband": lambda max_epochs, val_images: optuna.pruners.HyperbandPruner(
+#: sampling (measured: README, Benchmarks). Successive halving and the median rule also prune a
+#: trial at chance level after any epoch (:class:`~search._pruners.ChanceLevelPruner`); Hyperband
+#: is not wrapped, as Optuna's samplers recognise it by its class to sample per bracket. Each
+#: factory takes the maximum epochs, the number of validation images and the number of classes.
+PRUNERS: dict[str, Callable[[int, int, int], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda max_epochs, val_images, classes: optuna.pruners.HyperbandPruner(
         min_resource=1, max_resource=max_epochs, reduction_factor=3
     ),
-    "median": lambda max_epochs, val_images: optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
-    "successive-halving": lambda max_epochs, val_images: NoiseTolerantPruner(
-        optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3), val_images
+    "median": lambda max_epochs, val_images, classes: ChanceLevelPruner(
+        optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1), classes, val_images
     ),
-    "none": lambda max_epochs, val_images: optuna.pruners.NopPruner(),
+    "successive-halving": lambda max_epochs, val_images, classes: ChanceLevelPruner(
+        NoiseTolerantPruner(optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3), val_images),
+        classes,
+        val_images,
+    ),
+    "none": lambda max_epochs, val_images, classes: optuna.pruners.NopPruner(),
 }
 
 
@@ -181,10 +187,10 @@ def make_sampler(name: str, seed: int | None, multi_objective: bool) -> optuna.s
     return SAMPLERS[name](seed, multi_objective)
 
 
-def make_pruner(name: str, max_epochs: int, val_images: int) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, max_epochs: int, val_images: int, num_classes: int) -> optuna.pruners.BasePruner:
     """The pruner called ``name`` (see :data:`PRUNERS`) for trials of up to ``max_epochs`` epochs
-    validated on ``val_images`` images."""
-    return PRUNERS[name](max_epochs, val_images)
+    validated on ``val_images`` images of ``num_classes`` classes."""
+    return PRUNERS[name](max_epochs, val_images, num_classes)
 
 
 def open_study(

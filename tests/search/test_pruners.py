@@ -1,11 +1,13 @@
-"""The noise-tolerant pruner: successive halving that does not prune a tie with the best trial."""
+"""The noise-tolerant pruner (successive halving that does not prune a tie with the best trial), the
+chance-level pruner (a trial that guesses is pruned after its first epoch), and the registry."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from search._pruners import NoiseTolerantPruner
+from search._pruners import ChanceLevelPruner, NoiseTolerantPruner
+from search._study import make_pruner
 
 BEST = [0.85, 0.88, 0.90, 0.9132]  # the basic CNN's validation accuracy per epoch (made up, close to the README's)
 
@@ -52,3 +54,39 @@ def test_the_tolerance_is_the_standard_error_of_the_validation_accuracy() -> Non
 def test_it_needs_validation_images() -> None:
     with pytest.raises(ValueError, match="val_images must be at least 1"):
         NoiseTolerantPruner(_successive_halving(), val_images=0)
+
+
+DIVERGED = [0.1000, 0.1000, 0.1000, 0.1000]  # one class for every image of a stratified split
+
+
+def test_a_trial_at_chance_is_pruned_after_its_first_epoch() -> None:
+    assert _first_pruned_step(NoiseTolerantPruner(_successive_halving(), val_images=6000), DIVERGED) == 1
+    chance = ChanceLevelPruner(NoiseTolerantPruner(_successive_halving(), val_images=6000), 10, 6000)
+    assert _first_pruned_step(chance, DIVERGED) == 0
+    assert _first_pruned_step(chance, [0.12, 0.88, 0.90, 0.9130]) is None  # slow start, above chance: kept
+    assert _first_pruned_step(chance, [0.84, 0.88, 0.89, 0.9000]) == 3  # the wrapped pruner still judges
+
+
+def test_chance_is_judged_within_three_standard_errors() -> None:
+    late_start = [0.125, 0.88, 0.90, 0.9130]
+    assert ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 6000).floor == pytest.approx(0.1116, abs=1e-4)
+    assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 6000), late_start) is None
+    # on 1,000 validation images 0.125 is within noise of guessing among 10 classes (floor 0.128)
+    assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 1000), late_start) == 0
+    # among 2 classes 0.54 is chance on 1,000 images (floor 0.547)
+    assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 2, 1000), [0.54, 0.9]) == 0
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ChanceLevelPruner(optuna.pruners.NopPruner(), 1, 1000)
+
+
+def test_on_a_small_subset_a_trial_at_chance_is_not_pruned_for_it() -> None:
+    # 999 validation images come from a subset of ~10,000: an epoch of a few steps may end at chance
+    assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 999), DIVERGED) is None
+
+
+def test_the_registry_prunes_chance_except_without_pruning_and_with_hyperband() -> None:
+    assert _first_pruned_step(make_pruner("successive-halving", 10, 6000, 10), DIVERGED) == 0
+    assert _first_pruned_step(make_pruner("median", 10, 6000, 10), DIVERGED) == 0
+    assert _first_pruned_step(make_pruner("none", 10, 6000, 10), DIVERGED) is None
+    # Optuna's samplers sample per Hyperband bracket only when the study's pruner is a HyperbandPruner
+    assert isinstance(make_pruner("hyperband", 10, 6000, 10), optuna.pruners.HyperbandPruner)
