@@ -11,6 +11,17 @@ from optuna.trial import FrozenTrial, TrialState
 __all__ = ["ChanceLevelPruner", "NoiseTolerantPruner"]
 
 
+def _standard_error(accuracy: float, images: int) -> float:
+    """The standard error of an accuracy measured on ``images`` images."""
+    return math.sqrt(max(0.0, accuracy * (1.0 - accuracy)) / images)
+
+
+def _last_value(trial: FrozenTrial) -> float | None:
+    """The value ``trial`` reported at its last step (None before its first)."""
+    step = trial.last_step
+    return trial.intermediate_values.get(step) if step is not None else None
+
+
 class NoiseTolerantPruner(optuna.pruners.BasePruner):
     """Prunes what ``wrapped`` prunes, except a trial that is as good as the best within noise.
 
@@ -35,8 +46,7 @@ class NoiseTolerantPruner(optuna.pruners.BasePruner):
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         if not self.wrapped.prune(study, trial):
             return False
-        step = trial.last_step
-        value = trial.intermediate_values.get(step) if step is not None else None
+        step, value = trial.last_step, _last_value(trial)
         if value is None or not math.isfinite(value):
             return True
         others = [
@@ -48,8 +58,7 @@ class NoiseTolerantPruner(optuna.pruners.BasePruner):
         if not finite:
             return True
         best = max(finite)
-        error = math.sqrt(max(0.0, best * (1.0 - best)) / self.val_images)
-        return value < best - error
+        return value < best - _standard_error(best, self.val_images)
 
 
 class ChanceLevelPruner(optuna.pruners.BasePruner):
@@ -79,13 +88,12 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
             raise ValueError(f"need at least 2 classes and 1 validation image, not {num_classes} and {val_images}")
         chance = 1.0 / num_classes
         self.wrapped = wrapped
-        self.floor = chance + 3.0 * math.sqrt(chance * (1.0 - chance) / val_images)
-        if val_images < self.MIN_VAL_IMAGES:
-            self.floor = -math.inf
+        self.floor = (
+            chance + 3.0 * _standard_error(chance, val_images) if val_images >= self.MIN_VAL_IMAGES else -math.inf
+        )
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        step = trial.last_step
-        value = trial.intermediate_values.get(step) if step is not None else None
+        value = _last_value(trial)
         if value is not None and math.isfinite(value) and value < self.floor:
             return True
         return self.wrapped.prune(study, trial)
