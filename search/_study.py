@@ -20,7 +20,7 @@ from search._faults import (
     heartbeat_seconds,
 )
 from search._paths import DEFAULT_STORAGE
-from search._pruners import ChanceLevelPruner, NoiseTolerantPruner
+from search._pruners import ChanceLevelHyperbandPruner, ChanceLevelPruner, NoiseTolerantPruner
 
 if TYPE_CHECKING:  # spaces imports Keras and TensorFlow, not needed to open a storage
     from spaces import Space
@@ -157,13 +157,14 @@ SAMPLERS: dict[str, Callable[[int | None, bool], optuna.samplers.BaseSampler]] =
 #: (:class:`~search._pruners.NoiseTolerantPruner`). Hyperband runs several brackets, and Optuna's
 #: samplers see only the trials of the bracket a new trial falls in, so TPE's 8 start-up trials
 #: become 8 per bracket (24 with 10 epochs): a search of tens of trials then never leaves random
-#: sampling (measured: README, Benchmarks). Successive halving and the median rule also prune a
-#: trial at chance level after any epoch (:class:`~search._pruners.ChanceLevelPruner`); Hyperband
-#: is not wrapped, as Optuna's samplers recognise it by its class to sample per bracket. Each
-#: factory takes the maximum epochs, the number of validation images and the number of classes.
+#: sampling (measured: README, Benchmarks). All but ``none`` also prune a trial at chance level
+#: after any epoch (:class:`~search._pruners.ChanceLevelPruner`; for Hyperband, which Optuna's
+#: samplers recognise by its class to sample per bracket, the subclass
+#: :class:`~search._pruners.ChanceLevelHyperbandPruner`). Each factory takes the maximum epochs,
+#: the number of validation images and the number of classes.
 PRUNERS: dict[str, Callable[[int, int, int], optuna.pruners.BasePruner]] = {
-    "hyperband": lambda max_epochs, val_images, classes: optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=max_epochs, reduction_factor=3
+    "hyperband": lambda max_epochs, val_images, classes: ChanceLevelHyperbandPruner(
+        classes, val_images, min_resource=1, max_resource=max_epochs, reduction_factor=3
     ),
     "median": lambda max_epochs, val_images, classes: ChanceLevelPruner(
         optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1), classes, val_images

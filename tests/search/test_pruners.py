@@ -1,25 +1,29 @@
 """The noise-tolerant pruner (successive halving that does not prune a tie with the best trial), the
-chance-level pruner (a trial that guesses is pruned after its first epoch), and the registry."""
+chance-level pruners (a trial that guesses is pruned after its first epoch, also under Hyperband),
+and the registry."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from search._pruners import ChanceLevelPruner, NoiseTolerantPruner
+from search._pruners import ChanceLevelHyperbandPruner, ChanceLevelPruner, NoiseTolerantPruner
 from search._study import make_pruner
 
 BEST = [0.85, 0.88, 0.90, 0.9132]  # the basic CNN's validation accuracy per epoch (made up, close to the README's)
 
 
-def _first_pruned_step(pruner: optuna.pruners.BasePruner, curve: list[float]) -> int | None:
-    """Run a trial with the ``BEST`` curve to the end, then one with ``curve``: the step it is pruned at."""
-    study = optuna.create_study(direction="maximize", pruner=pruner)
-    leader = study.ask()
-    for step, value in enumerate(BEST):
-        leader.report(value, step)
-        assert not leader.should_prune()
-    study.tell(leader, BEST[-1])
+def _first_pruned_step(pruner: optuna.pruners.BasePruner, curve: list[float], leaders: int = 1) -> int | None:
+    """Run ``leaders`` trials with the ``BEST`` curve to the end, then one with ``curve``: the step it
+    is pruned at."""
+    # a fixed name: Hyperband puts a trial in a bracket by a hash of the study's name and its number
+    study = optuna.create_study(study_name="study", direction="maximize", pruner=pruner)
+    for _ in range(leaders):
+        leader = study.ask()
+        for step, value in enumerate(BEST):
+            leader.report(value, step)
+            assert not leader.should_prune()
+        study.tell(leader, BEST[-1])
     follower = study.ask()
     for step, value in enumerate(curve):
         follower.report(value, step)
@@ -84,9 +88,45 @@ def test_on_a_small_subset_a_trial_at_chance_is_not_pruned_for_it() -> None:
     assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 999), DIVERGED) is None
 
 
-def test_the_registry_prunes_chance_except_without_pruning_and_with_hyperband() -> None:
-    assert _first_pruned_step(make_pruner("successive-halving", 10, 6000, 10), DIVERGED) == 0
-    assert _first_pruned_step(make_pruner("median", 10, 6000, 10), DIVERGED) == 0
+def _hyperband(pruner: type[optuna.pruners.HyperbandPruner] = optuna.pruners.HyperbandPruner, **chance: int) -> optuna.pruners.HyperbandPruner:
+    return pruner(min_resource=1, max_resource=4, reduction_factor=3, **chance)
+
+
+def test_hyperband_prunes_a_diverged_trial_its_bracket_has_nothing_to_compare_with() -> None:
+    # in the study "study" trials 0 and 1 fall in bracket 0, trial 2 in bracket 1, alone
+    assert _first_pruned_step(_hyperband(), DIVERGED, leaders=2) is None
+    chance = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=6000)
+    assert _first_pruned_step(chance, DIVERGED, leaders=2) == 0
+    small = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=999)
+    assert _first_pruned_step(small, DIVERGED, leaders=2) is None
+
+
+def test_with_hyperband_the_sampler_still_sees_only_the_trials_of_a_bracket() -> None:
+    seen: list[int] = []
+
+    class Recording(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, name, distribution):  # type: ignore[no-untyped-def]
+            seen.append(len(study.get_trials(deepcopy=False)))
+            return super().sample_independent(study, trial, name, distribution)
+
+    pruner = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=6000)
+    study = optuna.create_study(study_name="study", direction="maximize", pruner=pruner, sampler=Recording(seed=0))
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(4):
+            trial.report(x, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=12)
+    # Optuna filters the study down to one bracket's trials only for a HyperbandPruner
+    assert min(seen[1:]) < max(seen) and max(seen) < 12
+
+
+def test_the_registry_prunes_chance_except_without_pruning() -> None:
+    for name in ("successive-halving", "median", "hyperband"):
+        assert _first_pruned_step(make_pruner(name, 10, 6000, 10), DIVERGED) == 0, name
     assert _first_pruned_step(make_pruner("none", 10, 6000, 10), DIVERGED) is None
     # Optuna's samplers sample per Hyperband bracket only when the study's pruner is a HyperbandPruner
     assert isinstance(make_pruner("hyperband", 10, 6000, 10), optuna.pruners.HyperbandPruner)
