@@ -129,4 +129,6 @@ class ChanceLevelHyperbandPruner(optuna.pruners.HyperbandPruner):
         self.floor = _chance_floor(num_classes, val_images)
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        return _below(trial, self.floor) or super().prune(study, trial)
+        # Hyperband first, always: its first call sets up the brackets the samplers filter by
+        hyperband = super().prune(study, trial)
+        return _below(trial, self.floor) or hyperband
