@@ -182,8 +182,13 @@ BAYESIAN_INITIAL_POINTS = 10
 def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
     """keras-tuner's oracle for ``--tuner``, unbounded: the invocation's budget stops it."""
     objective = kt.Objective("val_accuracy", direction="max")
-    # a failed point (an invalid combination) is a result, not a reason to stop the search
-    common: dict[str, Any] = {"seed": seed, "max_consecutive_failed_trials": 1_000_000}
+    # a failed point (an invalid combination) is a result, not a reason to stop the search;
+    # keras-tuner reads a seed of 0 as no seed (``seed or random.randint(1, 10000)``), so every
+    # seed is shifted by one: ``--seed 0`` then fixes keras-tuner's draws as it fixes Optuna's
+    common: dict[str, Any] = {
+        "seed": None if seed is None else seed + 1,
+        "max_consecutive_failed_trials": 1_000_000,
+    }
     if name == "hyperband":  # brackets over and over (hyperband_iterations=None: no end)
         return kt.oracles.HyperbandOracle(
             objective, max_epochs=max_epochs, factor=3, hyperband_iterations=None, **common

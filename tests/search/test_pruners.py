@@ -88,7 +88,9 @@ def test_on_a_small_subset_a_trial_at_chance_is_not_pruned_for_it() -> None:
     assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 999), DIVERGED) is None
 
 
-def _hyperband(pruner: type[optuna.pruners.HyperbandPruner] = optuna.pruners.HyperbandPruner, **chance: int) -> optuna.pruners.HyperbandPruner:
+def _hyperband(
+    pruner: type[optuna.pruners.HyperbandPruner] = optuna.pruners.HyperbandPruner, **chance: int
+) -> optuna.pruners.HyperbandPruner:
     return pruner(min_resource=1, max_resource=4, reduction_factor=3, **chance)
 
 
@@ -110,7 +112,10 @@ def test_with_hyperband_the_sampler_still_sees_only_the_trials_of_a_bracket() ->
             return super().sample_independent(study, trial, name, distribution)
 
     pruner = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=6000)
-    study = optuna.create_study(study_name="study", direction="maximize", pruner=pruner, sampler=Recording(seed=0))
+    study = optuna.create_study(
+        study_name="study", direction="maximize", pruner=pruner, sampler=Recording(seed=0)
+    )
+
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", 0, 1)
         for step in range(4):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import keras_tuner as kt
@@ -12,6 +13,7 @@ from optuna.trial import TrialState
 
 from search import run
 from search.engines import KerasTunerParams
+from search.engines._keras_tuner import _oracle
 from spaces import get_space
 
 
@@ -33,6 +35,17 @@ def test_the_space_samples_through_keras_tuners_hyperparameters() -> None:
     assert space.from_params(source.values) == candidate  # and rebuilds the same candidate without keras-tuner
     assert isinstance(hp._hps["learning_rate"][0], kt.engine.hyperparameters.Float)
     assert hp._hps["learning_rate"][0].sampling == "log"
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+def test_seed_0_fixes_keras_tuners_draws(tuner: str) -> None:
+    """keras-tuner takes a seed of 0 for no seed and draws its own from Python's ``random``."""
+    seeds = set()
+    for state in (1, 2):
+        random.seed(state)  # what keras-tuner would draw a seed from
+        seeds.add(_oracle(tuner, 2, 0).seed)
+    assert len(seeds) == 1
+    assert _oracle(tuner, 2, 1).seed not in seeds  # and another seed is another start
 
 
 @pytest.mark.parametrize("tuner", ["random", "hyperband"])
