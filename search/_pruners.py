@@ -1,16 +1,14 @@
 """Pruners for accuracy: one that does not prune on noise (a tie with the best trial at an epoch
-is kept), and two that prune at once what guesses no better than chance (one wraps any pruner,
-one is Hyperband)."""
+is kept), one that prunes at once what guesses no better than chance."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["MIN_VAL_IMAGES", "ChanceLevelHyperbandPruner", "ChanceLevelPruner", "NoiseTolerantPruner"]
+__all__ = ["MIN_VAL_IMAGES", "ChanceLevelPruner", "NoiseTolerantPruner"]
 
 #: fewer validation images than this, and no trial is pruned for being at chance: a subset that
 #: small (``--limit``) trains an epoch of a few steps, and a sound model may still be guessing after it
@@ -96,6 +94,10 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
     below 0.112 for 10 classes on 6,000 images, 0.128 on 1,000. Below :data:`MIN_VAL_IMAGES` the
     rule is off. For studies that maximise an accuracy.
 
+    Wrapped, Optuna's :class:`~optuna.pruners.HyperbandPruner` prunes as it does alone, but
+    Optuna's samplers no longer recognise it (they test the study's pruner's class), so they learn
+    from every trial instead of from the trials of a new trial's bracket only.
+
     Args:
         wrapped: the pruner that judges every other trial.
         num_classes: the number of classes (chance is one in that many).
@@ -107,28 +109,3 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         return _below(trial, self.floor) or self.wrapped.prune(study, trial)
-
-
-class ChanceLevelHyperbandPruner(optuna.pruners.HyperbandPruner):
-    """Optuna's Hyperband, which also prunes a trial at chance level after any epoch.
-
-    Hyperband's brackets are separate studies: a trial in a bracket with nothing to compare with
-    trains on even if it guesses (measured on ``lenet``: a diverged trial at 0.1000 trained all
-    10 epochs, 115 s). It cannot be wrapped like the other pruners, as Optuna's samplers recognise
-    Hyperband by its class to sample from the trials of a new trial's bracket only; so it is a
-    subclass that applies :class:`ChanceLevelPruner`'s rule before Hyperband's own.
-
-    Args:
-        num_classes: the number of classes (chance is one in that many).
-        val_images: how many validation images each value was measured on.
-        **hyperband: the arguments of :class:`optuna.pruners.HyperbandPruner`.
-    """
-
-    def __init__(self, num_classes: int, val_images: int, **hyperband: Any) -> None:
-        super().__init__(**hyperband)
-        self.floor = _chance_floor(num_classes, val_images)
-
-    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        # Hyperband first, always: its first call sets up the brackets the samplers filter by
-        hyperband = super().prune(study, trial)
-        return _below(trial, self.floor) or hyperband

@@ -1,13 +1,13 @@
 """The noise-tolerant pruner (successive halving that does not prune a tie with the best trial), the
-chance-level pruners (a trial that guesses is pruned after its first epoch, also under Hyperband),
-and the registry."""
+chance-level pruner (a trial that guesses is pruned after its first epoch, also under Hyperband),
+and the registry (whose Hyperband lets the sampler learn from every trial)."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from search._pruners import ChanceLevelHyperbandPruner, ChanceLevelPruner, NoiseTolerantPruner
+from search._pruners import ChanceLevelPruner, NoiseTolerantPruner
 from search._study import make_pruner
 
 BEST = [0.85, 0.88, 0.90, 0.9132]  # the basic CNN's validation accuracy per epoch (made up, close to the README's)
@@ -88,22 +88,27 @@ def test_on_a_small_subset_a_trial_at_chance_is_not_pruned_for_it() -> None:
     assert _first_pruned_step(ChanceLevelPruner(optuna.pruners.NopPruner(), 10, 999), DIVERGED) is None
 
 
-def _hyperband(
-    pruner: type[optuna.pruners.HyperbandPruner] = optuna.pruners.HyperbandPruner, **chance: int
-) -> optuna.pruners.HyperbandPruner:
-    return pruner(min_resource=1, max_resource=4, reduction_factor=3, **chance)
+def _hyperband() -> optuna.pruners.HyperbandPruner:
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=4, reduction_factor=3)
 
 
 def test_hyperband_prunes_a_diverged_trial_its_bracket_has_nothing_to_compare_with() -> None:
     # in the study "study" trials 0 and 1 fall in bracket 0, trial 2 in bracket 1, alone
     assert _first_pruned_step(_hyperband(), DIVERGED, leaders=2) is None
-    chance = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=6000)
-    assert _first_pruned_step(chance, DIVERGED, leaders=2) == 0
-    small = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=999)
-    assert _first_pruned_step(small, DIVERGED, leaders=2) is None
+    assert _first_pruned_step(ChanceLevelPruner(_hyperband(), 10, 6000), DIVERGED, leaders=2) == 0
+    assert _first_pruned_step(ChanceLevelPruner(_hyperband(), 10, 999), DIVERGED, leaders=2) is None
 
 
-def test_with_hyperband_the_sampler_still_sees_only_the_trials_of_a_bracket() -> None:
+def test_wrapped_hyperband_prunes_by_its_brackets_as_it_does_alone() -> None:
+    behind = [0.30, 0.40, 0.50, 0.60]  # above chance, far behind the leaders
+    for leaders in (1, 2, 3, 4):  # followers in different brackets
+        alone = _first_pruned_step(_hyperband(), behind, leaders=leaders)
+        assert _first_pruned_step(ChanceLevelPruner(_hyperband(), 10, 6000), behind, leaders=leaders) == alone
+    assert _first_pruned_step(_hyperband(), behind, leaders=1) is not None
+
+
+def _trials_the_sampler_saw(pruner: optuna.pruners.BasePruner) -> list[int]:
+    """How many trials the sampler was shown for each of 12 trials (including the new one)."""
     seen: list[int] = []
 
     class Recording(optuna.samplers.RandomSampler):
@@ -111,7 +116,6 @@ def test_with_hyperband_the_sampler_still_sees_only_the_trials_of_a_bracket() ->
             seen.append(len(study.get_trials(deepcopy=False)))
             return super().sample_independent(study, trial, name, distribution)
 
-    pruner = _hyperband(ChanceLevelHyperbandPruner, num_classes=10, val_images=6000)
     study = optuna.create_study(
         study_name="study", direction="maximize", pruner=pruner, sampler=Recording(seed=0)
     )
@@ -125,13 +129,17 @@ def test_with_hyperband_the_sampler_still_sees_only_the_trials_of_a_bracket() ->
         return x
 
     study.optimize(objective, n_trials=12)
-    # Optuna filters the study down to one bracket's trials only for a HyperbandPruner
-    assert min(seen[1:]) < max(seen) and max(seen) < 12
+    return seen
+
+
+def test_with_the_registrys_hyperband_the_sampler_learns_from_every_trial() -> None:
+    # Optuna's Hyperband alone shows the sampler only the trials of the new trial's bracket
+    alone = _trials_the_sampler_saw(_hyperband())
+    assert min(alone[1:]) < max(alone) < 12
+    assert _trials_the_sampler_saw(make_pruner("hyperband", 4, 6000, 10)) == list(range(1, 13))
 
 
 def test_the_registry_prunes_chance_except_without_pruning() -> None:
     for name in ("successive-halving", "median", "hyperband"):
         assert _first_pruned_step(make_pruner(name, 10, 6000, 10), DIVERGED) == 0, name
     assert _first_pruned_step(make_pruner("none", 10, 6000, 10), DIVERGED) is None
-    # Optuna's samplers sample per Hyperband bracket only when the study's pruner is a HyperbandPruner
-    assert isinstance(make_pruner("hyperband", 10, 6000, 10), optuna.pruners.HyperbandPruner)
