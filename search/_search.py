@@ -74,7 +74,7 @@ class SearchSettings:
     trial_timeout: float | None = None  # per trial, seconds; None: a quarter of --timeout, if any
     max_epochs: int = 10
     sampler: str = "tpe"
-    pruner: str = "successive-halving"  # one bracket: TPE learns from every trial (see PRUNERS)
+    pruner: str = "successive-halving"  # one bracket; a tie with the best is kept (see PRUNERS)
     seed: int | None = None
     val_fraction: float = 0.1
     limit: int | None = None
