@@ -25,16 +25,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search._quiet import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow  # noqa: E402
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 from search import run  # noqa: E402
-from search._cli import setup_logging  # noqa: E402
-from search._devices import device_description  # noqa: E402
-from search._paths import DEFAULT_STORAGE  # noqa: E402
-from search._training import fit_candidate  # noqa: E402
+from search.core import (
+    DEFAULT_STORAGE,  # noqa: E402
+    setup_logging,  # noqa: E402
+)
 from search.data import load_dataset, one_hot  # noqa: E402
+from search.training import (
+    device_description,  # noqa: E402
+    fit_candidate,  # noqa: E402
+)
 from spaces import FAMILIES  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")

@@ -24,17 +24,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search._quiet import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow  # noqa: E402
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from search._cli import setup_logging  # noqa: E402
-from search._devices import device_description  # noqa: E402
-from search._training import EpochTimer  # noqa: E402
+from search.core import setup_logging  # noqa: E402
 from search.data import EVAL_BATCH_SIZE, batches, load_dataset, one_hot  # noqa: E402
+from search.training import (
+    EpochTimer,  # noqa: E402
+    device_description,  # noqa: E402
+)
 from spaces import get_space  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")

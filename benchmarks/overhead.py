@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search._quiet import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow  # noqa: E402
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
-from search._cli import setup_logging  # noqa: E402
-from search._devices import device_description  # noqa: E402
+from search.core import setup_logging  # noqa: E402
 from search.data import load_dataset, one_hot  # noqa: E402
+from search.training import device_description  # noqa: E402
 from spaces import get_space  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")
@@ -68,11 +68,11 @@ class Platform:
     median pruner's callback, per-epoch checkpoints, the MLflow tracker and Optuna's artifacts."""
 
     def __init__(self, limit: int, epochs: int, folder: Path) -> None:
-        from search._artifacts import OptunaArtifacts
-        from search._observers import ObserverGroup
-        from search._search import SearchSettings, make_clock, make_objective, prepare
-        from search._workers import ClaimLock
+        from search.core import SearchSettings
+        from search.execution import make_clock, make_objective, prepare
+        from search.storages import ClaimLock
         from search.tracking import observers_for
+        from search.trials import ObserverGroup, OptunaArtifacts
 
         start = time.perf_counter()
         self.settings = SearchSettings(
@@ -98,8 +98,7 @@ class Platform:
         """Seconds of one trial of the preset (claim, train, record, log), and of its ``model.fit``."""
         import uuid
 
-        from search._summary import ProgressPrinter
-        from search._workers import TrialBudget, run_trials
+        from search.trials import ProgressPrinter, TrialBudget, run_trials
 
         study = self.prepared.study
         study.enqueue_trial(dict(get_space("lenet").presets[PRESET].params))
@@ -111,7 +110,7 @@ class Platform:
 
     def close(self, wall_seconds: float) -> None:
         """End the invocation as ``search.run`` does (summary, MLflow parent run closed)."""
-        from search._search import finish_search, make_clock
+        from search.execution import finish_search, make_clock
 
         self.lock.close()
         trials = len(self.prepared.study.get_trials(deepcopy=False))

@@ -15,14 +15,16 @@ import platform
 
 import numpy as np
 
-from search._quiet import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow  # noqa: E402
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
-from search._cli import setup_logging  # noqa: E402
-from search._devices import device_description  # noqa: E402
-from search._training import fit_candidate  # noqa: E402
+from search.core import setup_logging  # noqa: E402
 from search.data import Dataset, load_dataset  # noqa: E402
+from search.training import (
+    device_description,  # noqa: E402
+    fit_candidate,  # noqa: E402
+)
 from spaces import FAMILIES  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search._quiet import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow  # noqa: E402
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
@@ -34,8 +34,8 @@ import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from search import run  # noqa: E402
-from search._cli import setup_logging  # noqa: E402
-from search._devices import device_description  # noqa: E402
+from search.core import setup_logging  # noqa: E402
+from search.training import device_description  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")
 

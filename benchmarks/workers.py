@@ -115,8 +115,8 @@ def _sleeper(storage_url: str, study_name: str, started: Any) -> None:
     """A worker whose trial runs for ever (until it is killed)."""
     import optuna
 
-    from search._study import open_storage
-    from search._workers import ClaimLock, TrialBudget, run_trials
+    from search.storages import ClaimLock, open_storage
+    from search.trials import TrialBudget, run_trials
 
     _quiet()
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
@@ -130,7 +130,7 @@ def _sleeper(storage_url: str, study_name: str, started: Any) -> None:
 
 
 def detection(heartbeat: int, grace: int) -> dict[str, float]:
-    """Kill a worker mid-trial; a surviving worker polls as ``search._workers`` does (every 5 s or heartbeat)."""
+    """Kill a worker mid-trial; a surviving worker polls as ``search.trials`` does (every 5 s or heartbeat)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -138,8 +138,8 @@ def detection(heartbeat: int, grace: int) -> dict[str, float]:
         str(heartbeat),
         str(grace),
     )
-    from search._study import open_storage
-    from search._workers import _fail_stale_trials
+    from search.storages import open_storage
+    from search.trials._loop import _fail_stale_trials
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/optuna.db"
@@ -168,8 +168,8 @@ def _cheap_worker(storage_url: str, study_name: str, trials_each: int, results: 
     """Run ``trials_each`` cheap trials through the platform's loop; put (seconds, trials, errors)."""
     import optuna
 
-    from search._study import open_storage
-    from search._workers import ClaimLock, TrialBudget, run_trials
+    from search.storages import ClaimLock, open_storage
+    from search.trials import TrialBudget, run_trials
 
     _quiet()
     errors = 0
@@ -208,7 +208,7 @@ def storage_cost(url: str, workers: int, trials_each: int) -> dict[str, float]:
     """``workers`` processes each running ``trials_each`` cheap trials against ``url``."""
     import optuna
 
-    from search._study import open_storage
+    from search.storages import open_storage
 
     name = f"cheap-{workers}-{time.time_ns()}"
     optuna.create_study(study_name=name, storage=open_storage(url))

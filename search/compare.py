@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
-from search._paths import DEFAULT_STORAGE  # noqa: E402
+from search.cli import ArgumentParser
+from search.core import DEFAULT_STORAGE, exit_on_usage_error, setup_logging, start_tensorflow
 
 if TYPE_CHECKING:
     import optuna
@@ -167,9 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         on stderr, writing nothing.
     """
     args = build_parser().parse_args(argv)
+    start_tensorflow()  # results read models with Keras: its start-up lines kept off stderr
     setup_logging()
-    from search._figures import markdown_table
-    from search._results import open_studies, study_row
+    from search.figures import markdown_table
+    from search.results import open_studies, study_row
 
     with exit_on_usage_error("search.compare"):
         studies = open_studies(args.storage, args.studies)

@@ -15,15 +15,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search._quiet import start_tensorflow
+import numpy as np
 
-start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
-
-import numpy as np  # noqa: E402
-
-from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
-from search._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE  # noqa: E402
-from search._search import UsageError  # noqa: E402
+from search.cli import ArgumentParser
+from search.core import (
+    DEFAULT_OPTUNA_ARTIFACTS,
+    DEFAULT_STORAGE,
+    UsageError,
+    exit_on_usage_error,
+    setup_logging,
+    start_tensorflow,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -128,8 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         exits with code 2 after one line on stderr.
     """
     args = build_parser().parse_args(argv)
+    start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
     setup_logging()
-    from search._results import final_model_of, load_best_model, load_study, study_name_for
+    from search.results import final_model_of, load_best_model, load_study, study_name_for
 
     with exit_on_usage_error("search.predict"):
         if args.top < 1:

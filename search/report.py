@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
-from search._paths import DEFAULT_STORAGE  # noqa: E402
+from search.cli import ArgumentParser
+from search.core import DEFAULT_STORAGE, exit_on_usage_error, setup_logging, start_tensorflow
 
 if TYPE_CHECKING:
     import optuna
@@ -82,7 +79,7 @@ def _history(trial: FrozenTrial, tracking_uri: str | None, use_mlflow: bool) -> 
             from mlflow import MlflowClient
             from mlflow.exceptions import MlflowException
 
-            from search._paths import resolve_tracking_uri
+            from search.core import resolve_tracking_uri
 
             client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
             curves = {
@@ -158,8 +155,8 @@ def build_report(study: optuna.Study, tracking_uri: str | None = None, use_mlflo
     """
     from optuna.trial import TrialState
 
-    from search._figures import confusion_figure, learning_curves_figure, markdown_table
-    from search._results import best_trial, study_row
+    from search.figures import confusion_figure, learning_curves_figure, markdown_table
+    from search.results import best_trial, study_row
 
     parts: list[str] = []
     embedded = False
@@ -276,8 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         still written (with a warning).
     """
     args = build_parser().parse_args(argv)
+    start_tensorflow()  # results read models with Keras: its start-up lines kept off stderr
     setup_logging()
-    from search._results import load_study, study_name_for
+    from search.results import load_study, study_name_for
 
     with exit_on_usage_error("search.report"):
         name = study_name_for(args.study, args.dataset, args.study_name)
@@ -290,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if use_mlflow:
         from mlflow.exceptions import MlflowException
 
-        from search._paths import resolve_tracking_uri, sqlite_file
+        from search.core import resolve_tracking_uri, sqlite_file
         from search.tracking import log_report
 
         uri = resolve_tracking_uri(args.tracking_uri)

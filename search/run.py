@@ -7,30 +7,31 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Sequence
 
-from search._quiet import start_tensorflow
-
-start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
-
-from search._cli import ArgumentParser, exit_on_usage_error, setup_logging  # noqa: E402
-from search._search import SearchSettings, UsageError, prepare, run_search  # noqa: E402
-from search._study import DEFAULT_STORAGE, PRUNERS, SAMPLERS  # noqa: E402
-from spaces import FAMILIES, get_space  # noqa: E402
+from search.cli import ArgumentParser, duration
+from search.core import (
+    DEFAULT_OPTUNA_ARTIFACTS,
+    DEFAULT_STORAGE,
+    ENGINES,
+    PRUNER_NAMES,
+    SAMPLER_NAMES,
+    TUNER_NAMES,
+    SearchSettings,
+    UsageError,
+    exit_on_usage_error,
+    setup_logging,
+    start_tensorflow,
+)
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
 _log = logging.getLogger("search")
 
 
-def _duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``20m`` or ``2h``."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 600, 20m or 2h)")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+#: the built-in families, named here so that ``--help`` needs no Keras (a test checks them)
+FAMILY_NAMES = ("cnn", "lenet", "resnet", "rnn", "cifar_cnn")
 
 
 def build_parser() -> ArgumentParser:
@@ -40,7 +41,7 @@ def build_parser() -> ArgumentParser:
         description="Search hyperparameters of a Keras model family with Optuna; "
         "the same command resumes the study.",
     )
-    p.add_argument("--study", required=True, metavar="FAMILY", help=f"model family: {', '.join(FAMILIES)}")
+    p.add_argument("--study", required=True, metavar="FAMILY", help=f"model family: {', '.join(FAMILY_NAMES)}")
     p.add_argument("--show-space", action="store_true", help="print the family's parameters, ranges and presets, then exit")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="fashion_mnist (default), mnist, cifar10, a .npz file or an image folder")
@@ -49,13 +50,13 @@ def build_parser() -> ArgumentParser:
     g = p.add_argument_group("search")
     g.add_argument("--n-trials", type=int, help="trials to run in this invocation, over all its workers (default 20; with --timeout, none)")
     g.add_argument("--study-trials", type=int, metavar="N", help="run until the whole study has N trials, whoever runs them (several machines)")
-    g.add_argument("--timeout", type=_duration, help="the invocation's time budget: 600, 20m, 2h; no trial starts or trains past it (with --refit, the refit fits in it too)")
-    g.add_argument("--trial-timeout", type=_duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
+    g.add_argument("--timeout", type=duration, help="the invocation's time budget: 600, 20m, 2h; no trial starts or trains past it (with --refit, the refit fits in it too)")
+    g.add_argument("--trial-timeout", type=duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
-    g.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna", help="who chooses the trials (default optuna)")
-    g.add_argument("--tuner", choices=("hyperband", "bayesian", "random"), default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
-    g.add_argument("--sampler", choices=sorted(SAMPLERS), default="tpe", help="default tpe")
-    g.add_argument("--pruner", choices=sorted(PRUNERS), default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
+    g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
+    g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe")
+    g.add_argument("--pruner", choices=PRUNER_NAMES, default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
     g.add_argument("--refit", action="store_true", help="train the best configuration again on training + validation images for its best epoch count; that is the final model")
@@ -69,7 +70,7 @@ def build_parser() -> ArgumentParser:
     g = p.add_argument_group("storage and tracking")
     g.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     g.add_argument("--study-name", help="default: FAMILY-DATASET (with keras-tuner: FAMILY-DATASET-kt-TUNER)")
-    g.add_argument("--artifacts", default="storage/artifacts", help="folder for the best models (default storage/artifacts)")
+    g.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"folder for the best models (default {DEFAULT_OPTUNA_ARTIFACTS})")
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
@@ -120,6 +121,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
 
 def show_space(family: str) -> None:
     """Print a family's parameters with their ranges, then its presets."""
+    from spaces import get_space
+
     space = get_space(family)
     _log.info("%s: %s (default data set %s)", space.name, space.summary, space.default_dataset)
     params = space.describe()
@@ -135,6 +138,7 @@ def show_space(family: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
+    start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
     setup_logging(args.verbose)
     with exit_on_usage_error("search.run"):
         if args.show_space:
@@ -144,17 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(exc.args[0]) from None
             return 0
         settings = settings_from_args(args)
-        prepared = prepare(settings)
-        from search.tracking import observers_for  # imported late: MLflow is slow to import
+        from search.engines import run_keras_tuner  # TensorFlow, Optuna and MLflow: after --help
+        from search.execution import prepare, run_search, run_workers
+        from search.tracking import observers_for
 
+        prepared = prepare(settings)
         try:
             if settings.engine == "keras-tuner":
-                from search.engines import run_keras_tuner
-
                 summary = run_keras_tuner(prepared, observers_for(settings))
             elif settings.workers > 1:
-                from search._workers import run_workers
-
                 summary = run_workers(prepared, observers_for(settings))
             else:
                 summary = run_search(prepared, observers_for(settings))

@@ -69,7 +69,7 @@ class TrainConfig:
         Args:
             epochs: the length of the run (cosine decays to 0 at its end).
             monitor: what reduce-on-plateau watches; ``"loss"`` when training without a
-                validation split (the final model, :mod:`search._refit`).
+                validation split (the final model, :mod:`search.final`).
         """
         if self.lr_schedule == "cosine":
             base = self.learning_rate

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.compat import load_cifar_batch
 from search.data._dataset import DataError
 from search.data._split import RawData
 
@@ -132,12 +133,10 @@ def read_mnist(path: Path, hint: str) -> RawData:
 
 def _read_cifar_batch(path: Path, hint: str) -> tuple[np.ndarray, np.ndarray]:
     # Keras' own reader: pickled dicts, unpickled with only numpy's array globals allowed.
-    from keras.src.datasets.cifar import load_batch  # noqa: PLC0415 - imports TensorFlow
-
     if not path.is_file():
         raise DataError(f"cifar10: {path} is missing from the extracted archive; {hint}")
     try:
-        data, labels = load_batch(str(path))
+        data, labels = load_cifar_batch(str(path))
     except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as exc:
         raise DataError(f"cannot read {path}: {' '.join(str(exc).split())}; {hint}") from None
     return np.asarray(data, dtype=np.uint8).transpose(0, 2, 3, 1), np.asarray(

@@ -4,7 +4,7 @@ keras-tuner chooses the values (its Hyperband, Bayesian optimisation or random s
 everything else is the platform's: the space module samples through :class:`KerasTunerParams`
 (the same ``Space.sample`` as with an Optuna trial), and every keras-tuner trial becomes an
 Optuna trial of its own study (``<family>-<dataset>-kt-<tuner>``), queued with keras-tuner's
-values (``study.enqueue_trial`` then ``study.ask``), trained by the same :class:`~search._objective.Objective` with the
+values (``study.enqueue_trial`` then ``study.ask``), trained by the same :class:`~search.trials.Objective` with the
 same observers. So MLflow, optuna-dashboard, ``search.compare`` and ``search.report`` see the
 two engines' studies side by side, and the summary and the test evaluation are the same.
 """
@@ -20,23 +20,18 @@ from typing import Any
 
 import keras_tuner as kt
 import optuna
-from keras_tuner.src import config as kt_config
 
-from search._clock import SearchClock
-from search._devices import device_description
-from search._objective import Objective
-from search._observers import ObserverGroup, TrialObserver
-from search._study import redact
-from search._summary import ProgressPrinter, SearchSummary
+from search.compat import keras_tuner_debug
+from search.core import SearchClock, redact
+from search.execution import Prepared, finish_search, make_clock, make_objective
+from search.final import SearchSummary
+from search.training import device_description
+from search.trials import Objective, ObserverGroup, OptunaArtifacts, ProgressPrinter, TrialObserver
 from spaces import FloatParam, IntParam, Param, ParamSource, Space
 
-__all__ = ["TUNERS", "KerasTunerParams", "run_keras_tuner"]
+__all__ = ["KerasTunerParams", "run_keras_tuner"]
 
 _log = logging.getLogger("search")
-
-#: keras-tuner's bookkeeping values (Hyperband's epochs and brackets): not parameters of a space
-_TUNER_PREFIX = "tuner/"
-
 
 class KerasTunerParams(ParamSource):
     """A space's parameters from keras-tuner's ``HyperParameters``, remembering which it asked for.
@@ -200,15 +195,8 @@ def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
     return kt.oracles.RandomSearchOracle(objective, max_trials=None, **common)
 
 
-#: ``--tuner`` names
-TUNERS = ("hyperband", "bayesian", "random")
-
-
-def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None) -> SearchSummary:
+def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = None) -> SearchSummary:
     """Run one invocation with keras-tuner choosing the values; summarise it like the Optuna engine."""
-    from search._artifacts import OptunaArtifacts
-    from search._search import finish_search, make_clock, make_objective
-
     s, study = prepared.settings, prepared.study
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
     _log.info(
@@ -237,17 +225,14 @@ def run_keras_tuner(prepared: Any, observers: list[TrialObserver] | None = None)
     group.on_search_start(study)
     start = time.perf_counter()
     interrupted = False
-    debug = kt_config.DEBUG  # keras-tuner prints a traceback per failed trial when on (its default)
-    kt_config.DEBUG = s.verbose  # our progress line and the trial's fail_reason say it in one line
-    try:
-        tuner.search(verbose=1 if s.verbose else 0)  # our progress lines, not keras-tuner's
+    try:  # our progress line and the trial's fail_reason say a failure in one line
+        with keras_tuner_debug(s.verbose):
+            tuner.search(verbose=1 if s.verbose else 0)  # our progress lines, not keras-tuner's
     except _BudgetSpent:
         pass
     except KeyboardInterrupt:
         interrupted = True
         _log.warning("interrupted: run the same command to resume")
-    finally:
-        kt_config.DEBUG = debug
     return finish_search(
         prepared,
         group,

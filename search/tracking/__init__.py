@@ -5,6 +5,7 @@ run per trial. All MLflow logging of the platform lives in this package.
 >>> observers = observers_for(settings)  # doctest: +SKIP  (empty with --no-mlflow)
 """
 
+from search.tracking._runs import MLFLOW_RUN_ATTR, TrialRunCloser
 from search.tracking._tracker import (
     PARENT_RUN_ENV,
     MlflowTracker,
@@ -13,4 +14,12 @@ from search.tracking._tracker import (
     open_experiment,
 )
 
-__all__ = ["PARENT_RUN_ENV", "MlflowTracker", "log_report", "observers_for", "open_experiment"]
+__all__ = [
+    "MLFLOW_RUN_ATTR",
+    "PARENT_RUN_ENV",
+    "MlflowTracker",
+    "TrialRunCloser",
+    "log_report",
+    "observers_for",
+    "open_experiment",
+]

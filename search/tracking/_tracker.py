@@ -1,4 +1,4 @@
-"""The MLflow tracker: a :class:`~search._observers.TrialObserver` that logs a search to MLflow.
+"""The MLflow tracker: a :class:`~search.trials.TrialObserver` that logs a search to MLflow.
 
 Layout in MLflow:
 
@@ -29,7 +29,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from mlflow import MlflowClient
@@ -37,20 +37,11 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_SOURCE_NAME
 
-from search._faults import MLFLOW_RUN_ATTR
-from search._figures import (
-    confusion_figure,
-    confusion_png,
-    learning_curves_figure,
-    markdown_table,
-)
-from search._observers import TrialObserver, TrialOutcome, TrialStart
-from search._paths import artifact_root_for, resolve_tracking_uri
-from search._study import redact
-
-if TYPE_CHECKING:
-    from search._search import SearchSettings
-    from search._summary import SearchSummary, TestEvaluation
+from search.core import SearchSettings, artifact_root_for, redact, resolve_tracking_uri
+from search.figures import confusion_figure, confusion_png, learning_curves_figure, markdown_table
+from search.final import SearchSummary, TestEvaluation
+from search.tracking._runs import MLFLOW_RUN_ATTR
+from search.trials import TrialObserver, TrialOutcome, TrialStart
 
 __all__ = ["PARENT_RUN_ENV", "MlflowTracker", "log_report", "observers_for", "open_experiment"]
 
@@ -75,18 +66,23 @@ _STATUS = {
 _PARAM_BATCH = 100
 
 
-def observers_for(settings: SearchSettings) -> list[TrialObserver]:
-    """The tracking observers of a search: an :class:`MlflowTracker`, or none with ``--no-mlflow``."""
+def observers_for(settings: SearchSettings, *, in_worker: bool = False) -> list[TrialObserver]:
+    """The tracking observers of a search: an :class:`MlflowTracker`, or none with ``--no-mlflow``.
+
+    Args:
+        settings: the search's settings.
+        in_worker: a worker process of ``--workers``: it nests its trials under the parent's run.
+    """
     if not settings.track:
         return []
-    return [MlflowTracker(settings)]
+    return [MlflowTracker(settings, in_worker=in_worker)]
 
 
 def open_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
     """The id of experiment ``name``, created if missing (safe when processes race to create it).
 
     A new experiment keeps its artifacts under the store's artifact root (see
-    :func:`search._paths.artifact_root_for`), as an absolute ``file://`` location, so the MLflow UI
+    :func:`search.core.artifact_root_for`), as an absolute ``file://`` location, so the MLflow UI
     finds them whatever folder it is started from; a tracking server chooses its own.
     """
     experiment = client.get_experiment_by_name(name)
@@ -157,10 +153,12 @@ class MlflowTracker(TrialObserver):
 
     Args:
         settings: the search's settings (tracking URI, what to record as the parent run's params).
+        in_worker: a worker process of ``--workers``: it nests its trials under the parent's run.
     """
 
-    def __init__(self, settings: SearchSettings) -> None:
+    def __init__(self, settings: SearchSettings, *, in_worker: bool = False) -> None:
         self.settings = settings
+        self.in_worker = in_worker
         self.tracking_uri = resolve_tracking_uri(settings.tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self.experiment_id: str | None = None
@@ -172,7 +170,7 @@ class MlflowTracker(TrialObserver):
 
     def on_search_start(self, study: optuna.Study) -> None:
         self.experiment_id = open_experiment(self.client, study.study_name, self.tracking_uri)
-        inherited = os.environ.get(PARENT_RUN_ENV) if self.settings.worker_index is not None else None
+        inherited = os.environ.get(PARENT_RUN_ENV) if self.in_worker else None
         if inherited:
             self.parent_run_id = inherited
             return

@@ -72,6 +72,7 @@ def test_watching_a_live_study_does_not_disturb_it(study_run: StudyRun) -> None:
     # the dashboard really was watching: page open on the study, the API answered all along
     assert watch.page_opened
     assert watch.errors == []
+    assert watch.console_errors == [], f"the dashboard page logged errors: {watch.console_errors}"
     assert watch.polls >= 20
     assert watch.trials_seen >= 1
 
@@ -123,11 +124,13 @@ def test_trial_page_shows_mlflow_links_and_artifacts(
         )
         assert response.status == 200, meta.filename
         assert response.body() == (study_run.artifacts / meta.artifact_id).read_bytes()
-    html = [m for m in metas if m.filename.endswith(".html")]
-    if html:  # learning curves (plotly HTML) open in the browser straight from the dashboard
-        page.goto(f"{dashboard.url}artifacts/{study._study_id}/{best._trial_id}/{html[0].artifact_id}")
-        page.locator(".plotly, .js-plotly-plot").first.wait_for()
-        page.go_back()
+    pngs = [m for m in metas if m.filename.endswith(".png")]
+    assert pngs, "the best trial's learning curves (PNG) are not among its artifacts"
+    # the learning curves open in the browser straight from the dashboard
+    opened = page.goto(f"{dashboard.url}artifacts/{study._study_id}/{best._trial_id}/{pngs[0].artifact_id}")
+    assert opened is not None and opened.status == 200
+    assert opened.headers["content-type"].startswith("image/png")
+    page.go_back()
     page.get_by_role("heading", name=f"Trial {best.number} (trial_id={best._trial_id})").wait_for()
     save_readme_screenshot(page, "dashboard.png")
 

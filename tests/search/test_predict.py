@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from search import predict
-from search._results import load_best_model
 from search.data import load_dataset
+from search.results import load_best_model
 from tests.search.conftest import Finished
 
 
@@ -51,7 +51,7 @@ def test_light_background_is_inverted_like_the_training_images(tmp_path: Path) -
     assert array[0, 0, 0] == pytest.approx(0.0) and array[14, 14, 0] == pytest.approx(1.0)
 
 
-def test_larger_colour_jpeg_becomes_the_models_grey_input(tmp_path: Path) -> None:
+def test_larger_colour_jpeg_becomes_the_models_grey_input(keras_home: Path, tmp_path: Path) -> None:
     data = load_dataset("fashion_mnist", limit=400, seed=2)
     grey = (data.x_test[0, :, :, 0] * 255).round().astype(np.uint8)
     Image.fromarray(grey).convert("RGB").resize((112, 112), Image.Resampling.NEAREST).save(tmp_path / "big.jpg", quality=95)

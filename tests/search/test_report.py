@@ -10,7 +10,6 @@ import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
-
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 

@@ -24,8 +24,16 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 import spaces
-from spaces import Candidate, FixedParams, InvalidParamsError, Param, ParamSource, Space
-from spaces import TrialParams, UnbuildableError
+from spaces import (
+    Candidate,
+    FixedParams,
+    InvalidParamsError,
+    Param,
+    ParamSource,
+    Space,
+    TrialParams,
+    UnbuildableError,
+)
 from spaces._params import ChoiceParam, FloatParam, IntParam
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,50 @@
+"""The invocation's time budget: the search ends early enough to leave the refit its time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.core import SearchClock
+from search.data import load_dataset
+from search.trials import Objective, ObserverGroup
+from spaces import get_space
+
+
+def test_the_reserve_moves_the_search_end_forward() -> None:
+    reserve = [30.0]
+    clock = SearchClock(100.0, reserve=lambda: reserve[0])
+    assert clock.end == pytest.approx(clock.started + 100.0)
+    assert clock.search_end() == pytest.approx(clock.started + 70.0)
+    assert not clock.search_over()
+    reserve[0] = 100.0  # a new best trial whose refit takes the whole budget
+    assert clock.search_over()
+
+
+def test_without_a_timeout_the_search_never_ends() -> None:
+    clock = SearchClock(None, reserve=lambda: 1e9)
+    assert clock.end is None and clock.search_end() is None and not clock.search_over()
+
+
+def test_a_trial_still_training_at_the_search_end_stops_there(keras_home: Path, tmp_path: Path) -> None:
+    space = get_space("lenet")
+    objective = Objective(
+        space=space,
+        data=load_dataset("fashion_mnist", limit=300, seed=5),
+        max_epochs=150,
+        observers=ObserverGroup([]),
+        prune=False,
+        trial_seconds=600.0,  # its own budget is far away: only the search end can stop it
+        search_end=lambda: start + 3.0,
+    )
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
+    study.enqueue_trial({**space.presets["doc000_lenet5"].params, "epochs": 150})
+    start = time.monotonic()
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.user_attrs["stopped_by_time_budget"] is True
+    assert 1 <= trial.user_attrs["epochs_run"] < 150

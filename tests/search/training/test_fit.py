@@ -1,0 +1,146 @@
+"""The training loop's guards, on real tiny models and data."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from search.training import OverBudget, TrialTimeBudget, prepare_model
+from search.training import _fit as _training
+
+
+class _Count(keras.callbacks.Callback):
+    """How far training got: batches and epochs completed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = self.epochs = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.batches += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epochs += 1
+
+
+def _tiny_fit(budget: TrialTimeBudget, epochs: int) -> _Count:
+    count = _Count()
+    _fit_with([budget, count], epochs)
+    return count
+
+
+def _fit_with(callbacks: list[keras.callbacks.Callback], epochs: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((8192, 28, 28, 1), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 10, 8192), 10)
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Conv2D(16, 3), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=callbacks)
+
+
+def test_trial_projected_over_its_budget_stops_at_once() -> None:
+    budget = TrialTimeBudget(seconds=3, measure_seconds=0.3)
+    count = _Count()
+    with pytest.raises(OverBudget, match="projected to train 5 epochs in .*s, over the per-trial time budget of 3s"):
+        # 5 epochs of 1,024 batches: far over 3 s on any CPU
+        _fit_with([budget, count], epochs=10)
+    assert budget.exceeded
+    assert count.epochs == 0 and count.batches < 1024  # stopped within its first epoch
+
+
+def test_trial_within_its_budget_is_left_alone() -> None:
+    budget = TrialTimeBudget(seconds=300, measure_seconds=0.3)
+    assert _tiny_fit(budget, epochs=1).epochs == 1
+    assert not budget.exceeded
+
+
+def test_trial_out_of_time_after_an_epoch_ends_with_what_it_reached() -> None:
+    budget = TrialTimeBudget(seconds=8, measure_seconds=1e9)  # no projection: only the budget
+    count = _tiny_fit(budget, epochs=1000)  # no exception: it has a validation score to give
+    assert budget.stopped and budget.exceeded is False
+    assert 1 <= count.epochs < 1000  # stopped at the budget, not after 1000 epochs
+
+
+def test_models_of_earlier_trials_are_collected_after_the_heap_is_frozen(
+    keras_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's long-lived objects are frozen before the first model is built, never after:
+    a frozen model would outlive its trial, and memory would grow trial after trial."""
+    from search.data import load_dataset
+    from spaces import get_space
+
+    space = get_space("lenet")
+    data = load_dataset("fashion_mnist", limit=200, seed=0)
+    candidate = space.from_params(space.presets["doc000_lenet5"].params)
+    monkeypatch.setattr(_training, "_frozen", False)  # as in a new process
+    first = prepare_model(space, candidate, data)
+    assert gc.get_freeze_count() > 0
+    gone = weakref.ref(first)
+    del first
+    prepare_model(space, candidate, data)  # the next trial
+    assert gone() is None
+
+
+def test_final_fit_trains_on_training_and_validation_images(keras_home: Path) -> None:
+    from search.data import load_dataset
+    from spaces import get_space
+
+    data = load_dataset("fashion_mnist", limit=300, seed=4)
+    space = get_space("lenet")
+    candidate = space.from_params(space.presets["doc000_lenet5"].params)
+    fit = _training.fit_final(space, candidate, data, epochs=2, schedule_epochs=2)
+    assert fit.finished and fit.epochs_run == 2
+    assert fit.images == len(data.y_train) + len(data.y_val) == 300
+    assert len(fit.history["loss"]) == 2 and "val_loss" not in fit.history  # nothing held out
+
+
+def test_final_fit_stops_at_its_deadline(keras_home: Path) -> None:
+    from search.data import load_dataset
+    from spaces import get_space
+
+    data = load_dataset("fashion_mnist", limit=300, seed=4)
+    space = get_space("lenet")
+    candidate = space.from_params(space.presets["doc000_lenet5"].params)
+    fit = _training.fit_final(space, candidate, data, epochs=50, schedule_epochs=50, deadline=time.monotonic())
+    assert not fit.finished and fit.epochs_run == 1  # one batch, then the deadline
+
+
+def test_a_deadline_on_the_last_batch_of_the_last_epoch_stops_nothing() -> None:
+    stop = _training._StopAt(deadline=0.0)  # long passed
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.stop_training = False  # as fit sets it
+    stop.set_model(model)
+    stop.set_params({"epochs": 2, "steps": 3})
+    stop.on_epoch_begin(1)
+    stop.on_train_batch_end(2)  # the run's last batch: it finished
+    assert not stop.stopped and not stop.model.stop_training
+    stop.on_train_batch_end(1)
+    assert stop.stopped and stop.model.stop_training
+
+
+def test_the_pace_of_a_trial_cut_short_is_that_of_its_whole_epochs(keras_home: Path) -> None:
+    import statistics
+
+    from search.data import load_dataset
+    from spaces import get_space
+
+    data = load_dataset("fashion_mnist", limit=6000, seed=4)
+    space = get_space("lenet")
+    candidate = space.from_params({**space.presets["doc000_lenet5"].params, "epochs": 100, "batch_size": 32})
+    first = _training.fit_candidate(space, candidate, data, max_epochs=2)
+    per_epoch = first.seconds_per_epoch
+    budget = TrialTimeBudget(seconds=per_epoch * 3.5, measure_seconds=1e9)  # stops in the middle of epoch 4 or so
+    result = _training.fit_candidate(space, candidate, data, max_epochs=100, callbacks=[budget])
+    assert budget.stopped and result.epochs_run < 100
+    seconds = result.history["epoch_seconds"]
+    assert seconds[-1] < statistics.median(seconds)  # the last epoch was cut short
+    # the mean of the whole epochs: the cut one would lower it
+    assert result.seconds_per_epoch == pytest.approx(statistics.mean(seconds[:-1]))

@@ -1,0 +1,53 @@
+"""The shape of the code: layers import only downwards, no cycles, and every command answers
+``--help`` without TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = ("run", "report", "compare", "predict", "dashboard", "ui", "browse")
+
+
+def test_import_contracts_hold() -> None:
+    """import-linter's contracts in pyproject.toml: layers, no cycles, private modules."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_imports_neither_tensorflow_nor_optuna(command: str) -> None:
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['search.{command}', '--help']\n"
+        "try:\n"
+        f"    runpy.run_module('search.{command}', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'optuna', 'mlflow') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "usage: python -m search." in done.stdout
+    assert "HEAVY []" in done.stdout
+    assert done.stderr == ""  # no absl/TensorFlow start-up lines
+
+
+def test_option_names_match_what_they_name() -> None:
+    """``--help`` lists names kept beside the settings; they must be what the factories build."""
+    from search import run
+    from search.core import PRUNER_NAMES, SAMPLER_NAMES
+    from search.pruners import PRUNERS
+    from search.samplers import SAMPLERS
+    from spaces import FAMILIES
+
+    assert sorted(SAMPLER_NAMES) == sorted(SAMPLERS)
+    assert sorted(PRUNER_NAMES) == sorted(PRUNERS)
+    assert sorted(run.FAMILY_NAMES) == sorted(FAMILIES)
