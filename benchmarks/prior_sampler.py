@@ -39,8 +39,8 @@ from typing import Any
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search._cli import setup_logging  # noqa: E402
-from search.samplers._prior import MODE_KEY, PriorSampler  # noqa: E402
+from search._cli import setup_logging
+from search.samplers._prior import MODE_KEY, PriorSampler
 
 _log = logging.getLogger("search.benchmarks")
 
@@ -90,6 +90,7 @@ def sgd(trial: optuna.Trial) -> float:
 
 FUNCTIONS: dict[str, Callable[[optuna.Trial], float]] = {"cnn": cnn, "sgd": sgd}
 
+# fmt: off
 PRIORS: dict[str, dict[str, list[dict[str, Any]]]] = {
     "cnn": {
         "good": [  # like the documents' CNNs: near the optimum, not on it
@@ -124,6 +125,7 @@ PRIORS: dict[str, dict[str, list[dict[str, Any]]]] = {
         ],
     },
 }
+# fmt: on
 
 
 def methods(function: str) -> dict[str, Callable[[int], optuna.samplers.BaseSampler]]:
@@ -140,7 +142,9 @@ def methods(function: str) -> dict[str, Callable[[int], optuna.samplers.BaseSamp
     }
 
 
-def run(function: str, make: Callable[[int], optuna.samplers.BaseSampler], seed: int, trials: int) -> optuna.Study:
+def run(
+    function: str, make: Callable[[int], optuna.samplers.BaseSampler], seed: int, trials: int
+) -> optuna.Study:
     study = optuna.create_study(direction="maximize", sampler=make(seed))
     study.optimize(FUNCTIONS[function], n_trials=trials)
     return study
@@ -160,10 +164,17 @@ def main(argv: list[str] | None = None) -> None:
     checkpoints = (10, 20, args.trials)
     for function in FUNCTIONS:
         _log.info("")
-        _log.info("%s: %d paired seeds, %d trials; best value, median [min, max] over seeds", function,
-                  args.seeds, args.trials)
-        _log.info("| method | %s | ahead of TPE at %d | modes (prior/incumbent/global) | s |",
-                  " | ".join(f"best@{n}" for n in checkpoints), args.trials)
+        _log.info(
+            "%s: %d paired seeds, %d trials; best value, median [min, max] over seeds",
+            function,
+            args.seeds,
+            args.trials,
+        )
+        _log.info(
+            "| method | %s | ahead of TPE at %d | modes (prior/incumbent/global) | s |",
+            " | ".join(f"best@{n}" for n in checkpoints),
+            args.trials,
+        )
         _log.info("|---|%s---:|---|---:|", "---:|" * len(checkpoints))
         finals: dict[str, list[float]] = {}
         for name, make in methods(function).items():
@@ -173,14 +184,26 @@ def main(argv: list[str] | None = None) -> None:
             cells = []
             for n in checkpoints:
                 values = [best_after(s, n) for s in studies]
-                cells.append(f"{statistics.median(values):.4f} [{min(values):.4f}, {max(values):.4f}]")
+                cells.append(
+                    f"{statistics.median(values):.4f} [{min(values):.4f}, {max(values):.4f}]"
+                )
             finals[name] = [best_after(s, args.trials) for s in studies]
             ahead = sum(a > b for a, b in zip(finals[name], finals.get("tpe", finals[name])))
             modes = Counter(t.system_attrs.get(MODE_KEY) for s in studies for t in s.trials)
             total = sum(modes.values())
-            share = "/".join(f"{modes[m] / total:.2f}" for m in ("prior", "incumbent", "global")) if modes[None] < total else "-"
-            _log.info("| %s | %s | %s | %s | %.1f |", name, " | ".join(cells),
-                      f"{ahead}/{args.seeds}" if name != "tpe" else "-", share, seconds)
+            share = (
+                "/".join(f"{modes[m] / total:.2f}" for m in ("prior", "incumbent", "global"))
+                if modes[None] < total
+                else "-"
+            )
+            _log.info(
+                "| %s | %s | %s | %s | %.1f |",
+                name,
+                " | ".join(cells),
+                f"{ahead}/{args.seeds}" if name != "tpe" else "-",
+                share,
+                seconds,
+            )
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ from optuna.distributions import (
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["CENTRE_KEY", "MODE_KEY", "MODES", "PriorSampler"]
+__all__ = ["CENTRE_KEY", "MODES", "MODE_KEY", "PriorSampler"]
 
 _log = logging.getLogger(__name__)
 
@@ -117,12 +117,13 @@ class PriorSampler(optuna.samplers.BaseSampler):
         # PriorBand's random share is 1/(1 + eta^rung): 1/2 at the lowest rung, 1/4 at the next
         # (eta = 3); a third keeps a wrong prior from trapping the search, yet leaves 2/3 local.
         global_share: float = 1 / 3,
-        # 0.2 of the unit range: for a learning rate in [1e-5, 0.1] (log), +-0.8 decade, about
-        # the spread of values the documents tried around each of their picks.
-        prior_width: float = 0.2,
+        # 0.15 of the unit range: for a learning rate in [1e-5, 0.1] (log), +-0.6 decade, a factor
+        # of 4 either way, about how far apart the documents' hand-tuned rates lie; for 1-5 blocks,
+        # +-0.75 block. (NePS's "medium" confidence is 0.25: our presets are more than a guess.)
+        prior_width: float = 0.15,
         # PriorBand mutates its incumbent with std 0.25 on half the parameters; we move every
-        # parameter, so a little less.
-        incumbent_width: float = 0.15,
+        # parameter, so less: 0.1 (+-0.4 decade of learning rate).
+        incumbent_width: float = 0.1,
         # 0.03: a few percent of the range is about the resolution at which validation accuracy
         # stops telling two configurations apart.
         min_width: float = 0.03,
@@ -142,10 +143,14 @@ class PriorSampler(optuna.samplers.BaseSampler):
         if not 0.0 < global_share <= 1.0:
             raise ValueError(f"global_share must be in (0, 1], got {global_share}")
         if not 0.0 <= min_prior_share <= 1.0 - global_share:
-            raise ValueError(f"min_prior_share must be in [0, 1 - global_share], got {min_prior_share}")
+            raise ValueError(
+                f"min_prior_share must be in [0, 1 - global_share], got {min_prior_share}"
+            )
         for name, width in (("prior_width", prior_width), ("incumbent_width", incumbent_width)):
             if not 0.0 < min_width <= width:
-                raise ValueError(f"{name} must be at least min_width > 0, got {width} (min {min_width})")
+                raise ValueError(
+                    f"{name} must be at least min_width > 0, got {width} (min {min_width})"
+                )
         if not 0.0 <= keep <= 1.0:
             raise ValueError(f"keep must be in [0, 1], got {keep}")
         if narrowing <= 0:
@@ -179,7 +184,9 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self._base.before_trial(study, trial)
         self._plan(study, trial)
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         if self._plan(study, trial).mode != "global":
             return {}
         return self._base.infer_relative_search_space(study, trial)
@@ -192,11 +199,17 @@ class PriorSampler(optuna.samplers.BaseSampler):
         return self._base.sample_relative(study, trial, search_space)
 
     def sample_independent(
-        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
     ) -> Any:
         plan = self._plan(study, trial)
         if plan.centre is not None and param_name in plan.centre:
-            value = _local_draw(self._rng, plan.centre[param_name], param_distribution, plan.width, plan.keep)
+            value = _local_draw(
+                self._rng, plan.centre[param_name], param_distribution, plan.width, plan.keep
+            )
             if value is not None:
                 return value
         return self._base.sample_independent(study, trial, param_name, param_distribution)
@@ -213,9 +226,9 @@ class PriorSampler(optuna.samplers.BaseSampler):
         """The probabilities of ``prior``, ``incumbent`` and ``global`` for the next trial."""
         ranked = _ranked(study)
         local = 1.0 - self._global_share
-        if not self._priors and not ranked:
-            return {"prior": 0.0, "incumbent": 0.0, "global": 1.0}
-        if len(ranked) < self._min_evidence or not ranked:
+        if len(ranked) < max(1, self._min_evidence):
+            if not self._priors:
+                return {"prior": 0.0, "incumbent": 0.0, "global": 1.0}
             return {"prior": local, "incumbent": 0.0, "global": self._global_share}
         if not self._priors:
             return {"prior": 0.0, "incumbent": local, "global": self._global_share}
@@ -267,13 +280,20 @@ class PriorSampler(optuna.samplers.BaseSampler):
                 w = np.array(self._preset_weights(ranked))
                 centre_id = int(self._rng.choice(len(self._priors), p=w / w.sum()))
                 width = self._width(self._prior_width, len(ranked))
-                plan = _Plan(mode, self._priors[centre_id], width, self._narrowed_keep(width, self._prior_width))
+                plan = _Plan(
+                    mode,
+                    self._priors[centre_id],
+                    width,
+                    self._narrowed_keep(width, self._prior_width),
+                )
             elif mode == "incumbent":
                 multi = len(study.directions) > 1
                 best = ranked[self._rng.randint(len(ranked))] if multi else ranked[0]
                 centre_id = best.number
                 width = self._width(self._incumbent_width, len(ranked))
-                plan = _Plan(mode, best.params, width, self._narrowed_keep(width, self._incumbent_width))
+                plan = _Plan(
+                    mode, best.params, width, self._narrowed_keep(width, self._incumbent_width)
+                )
             else:
                 plan = _Plan("global")
         self._plans[trial._trial_id] = plan
@@ -317,7 +337,9 @@ def _ranked(study: Study) -> list[FrozenTrial]:
         return sorted(study.best_trials, key=lambda t: t.number)
     sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
     keyed = []
-    for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True):
+    for t in study._get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True
+    ):
         if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value):
             keyed.append(((0, 0.0, sign * t.value), t))
         elif t.state == TrialState.PRUNED and t.intermediate_values:
@@ -388,7 +410,9 @@ def _from_unit(u: float, dist: FloatDistribution | IntDistribution) -> int | flo
 # --- local draws and their densities ------------------------------------------------------------
 
 
-def _local_draw(rng: np.random.RandomState, centre: Any, dist: BaseDistribution, width: float, keep: float) -> Any:
+def _local_draw(
+    rng: np.random.RandomState, centre: Any, dist: BaseDistribution, width: float, keep: float
+) -> Any:
     """A draw around ``centre``, or None if ``centre`` is not a value of ``dist`` (then the caller
     draws globally)."""
     if isinstance(dist, CategoricalDistribution):
@@ -460,7 +484,10 @@ def _phi(z: float) -> float:
 
 
 def _log_mixture(
-    components: Sequence[tuple[float, Mapping[str, Any]]], trial: FrozenTrial, width: float, keep: float
+    components: Sequence[tuple[float, Mapping[str, Any]]],
+    trial: FrozenTrial,
+    width: float,
+    keep: float,
 ) -> float:
     """Log density of ``trial`` under a weighted mixture of local distributions."""
     total = sum(w for w, _ in components)
