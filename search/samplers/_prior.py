@@ -21,6 +21,10 @@ How the modes share the trials (PriorBand's "ensemble sampling policy", Mallik e
   prior (a mixture over the presets) and under a distribution of the same width centred on the
   best trial. If the best trials sit near the presets, the prior keeps its share; if they were
   found elsewhere, the incumbent takes over. ``prior`` never falls below ``min_prior_share``.
+  Two departures from PriorBand: each trial is scored around the best trial *other than itself*
+  (leave-one-out; otherwise the incumbent explains itself perfectly and takes everything as soon
+  as it exists), and densities are geometric means per parameter (otherwise, with twenty
+  parameters, any small difference becomes a certainty).
 
 The local distributions narrow as evidence grows, in the spirit of piBO (Hvarfner et al., ICLR
 2022), whose prior weight decays as beta/n: after ``n`` finished trials a width ``w`` becomes
@@ -34,6 +38,10 @@ Conditional spaces: sampling is independent (define-by-run). A parameter that th
 or incumbent) does not have, or whose value is not in the parameter's range or choices, is drawn
 by ``base_sampler.sample_independent``. Trials enqueued with fixed parameters (``--enqueue-presets``)
 are recorded as ``enqueued``; their remaining parameters are drawn globally.
+
+Known limit: a preset at a *local* optimum (another optimizer, well tuned) holds the search
+there longer than plain TPE would, since the incumbent stays near it and the global TPE learns
+from the local trials too (``benchmarks/prior_sampler.py``, "local" prior).
 
 Multi-objective studies: the incumbents are the Pareto front (``study.best_trials``); the centre
 of an ``incumbent`` draw is one of them at random, and the prior-versus-incumbent score uses the
