@@ -2,9 +2,16 @@
 one of those libraries changes (each module says which versions it was checked against and why)."""
 
 from search.compat._keras import keras_tuner_debug, load_cifar_batch
-from search.compat._optuna import first_heartbeat, heartbeat_thread, storage_of, trial_id
+from search.compat._optuna import (
+    claim_waiting_trial,
+    first_heartbeat,
+    heartbeat_thread,
+    storage_of,
+    trial_id,
+)
 
 __all__ = [
+    "claim_waiting_trial",
     "first_heartbeat",
     "heartbeat_thread",
     "keras_tuner_debug",

@@ -9,6 +9,9 @@ Checked against Optuna 5.0 (``pyproject.toml`` allows ``optuna>=4.5,<6``; the na
 * ``optuna.storages._heartbeat``: ``optimize`` runs a heartbeat thread for each trial; there is
   no public wrapper, so the loop starts the same thread. A first heartbeat is recorded as soon as
   a trial is claimed: Optuna never finds a trial without any heartbeat stale.
+* ``Study._thread_local.cached_all_trials``: ``Study.ask`` clears this cache before starting a
+  trial, so the sampler sees the storage afresh; :func:`claim_waiting_trial` starts a chosen
+  WAITING trial (a retry before any queued preset: ``ask`` would pop the oldest) the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.trial import TrialState
 
-__all__ = ["first_heartbeat", "heartbeat_thread", "storage_of", "trial_id"]
+__all__ = ["claim_waiting_trial", "first_heartbeat", "heartbeat_thread", "storage_of", "trial_id"]
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
@@ -41,3 +46,22 @@ def first_heartbeat(study: optuna.Study, trial: optuna.trial.Trial) -> None:
     storage = storage_of(study)
     if is_heartbeat_enabled(storage):
         storage.record_heartbeat(trial_id(trial))  # type: ignore[attr-defined]
+
+
+def claim_waiting_trial(
+    study: optuna.Study, waiting: optuna.trial.FrozenTrial
+) -> optuna.trial.Trial | None:
+    """Start the WAITING trial ``waiting``, as ``Study.ask`` starts the first of its queue.
+
+    Returns:
+        The running trial, or None when another process started (or finished) it first.
+    """
+    cache = getattr(study, "_thread_local", None)
+    if cache is not None:
+        cache.cached_all_trials = None  # as ask: the sampler reads the trials afresh
+    try:
+        if not storage_of(study).set_trial_state_values(trial_id(waiting), state=TrialState.RUNNING):
+            return None
+    except UpdateFinishedTrialError:
+        return None
+    return optuna.trial.Trial(study, trial_id(waiting))

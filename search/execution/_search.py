@@ -26,10 +26,12 @@ from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
 from search.training import Checkpoints, device_description
 from search.trials import (
+    RUN_ATTR,
     Objective,
     ObserverGroup,
     OptunaArtifacts,
     ProgressPrinter,
+    ResumeEpoch,
     TrialBudget,
     TrialObserver,
     run_trials,
@@ -43,8 +45,12 @@ _log = logging.getLogger("search")
 MULTI_OBJECTIVE_PATIENCE = 2
 
 
-def _finished(study: optuna.Study) -> int:
-    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+def finished_by(study: optuna.Study, run_tag: str) -> int:
+    """The trials the invocation ``run_tag`` started that have finished (retries included)."""
+    return sum(
+        t.state.is_finished() and t.user_attrs.get(RUN_ATTR) == run_tag
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 def enqueue_and_announce(prepared: Prepared, workers: str = "") -> None:
@@ -122,7 +128,6 @@ def run_search(
     clock = make_clock(prepared)
     objective = make_objective(prepared, group, clock)
     lock = ClaimLock(s.storage, study.study_name)
-    before = _finished(study)
     group.on_search_start(study)
     start = time.perf_counter()
     interrupted = False
@@ -135,6 +140,7 @@ def run_search(
             clock=clock,
             callbacks=[ProgressPrinter()],
             on_interrupted=[TrialRunCloser(s.tracking_uri)],
+            resume_epoch=_resume_epoch(objective.checkpoints),
         )
     except KeyboardInterrupt:
         interrupted = True
@@ -145,10 +151,19 @@ def run_search(
     return finish_search(
         prepared,
         group,
-        trials_this_run=_finished(study) - before,
+        trials_this_run=finished_by(study, prepared.invocation.run_tag),
         wall_seconds=time.perf_counter() - start,
         interrupted=interrupted,
         clock=clock,
+    )
+
+
+def _resume_epoch(checkpoints: Checkpoints | None) -> ResumeEpoch | None:
+    """The epoch a retry of a trial resumes from: its latest intact checkpoint, or its predecessors'."""
+    if checkpoints is None:
+        return None
+    return lambda trial: checkpoints.latest_epoch(
+        [*trial.system_attrs.get("retry_history", ()), trial.number]
     )
 
 

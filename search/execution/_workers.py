@@ -21,11 +21,17 @@ from typing import Any
 
 from search.core import SearchSettings, exit_on_usage_error, redact, setup_logging, start_tensorflow
 from search.execution._prepare import Invocation, Prepared, prepare
-from search.execution._search import enqueue_and_announce, finish_search, make_clock, run_search
+from search.execution._search import (
+    enqueue_and_announce,
+    finish_search,
+    finished_by,
+    make_clock,
+    run_search,
+)
 from search.final import SearchSummary
 from search.storages import ClaimLock
 from search.tracking import observers_for
-from search.trials import RUN_ATTR, ObserverGroup, OptunaArtifacts, TrialObserver
+from search.trials import ObserverGroup, OptunaArtifacts, TrialObserver
 
 __all__ = ["run_workers", "worker_threads"]
 
@@ -103,13 +109,10 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
             process.start()
         processes.append(process)
     interrupted = _join(processes)
-    trials = study.get_trials(deepcopy=False)
     return finish_search(
         prepared,
         group,
-        trials_this_run=sum(
-            t.state.is_finished() and t.user_attrs.get(RUN_ATTR) == run_tag for t in trials
-        ),
+        trials_this_run=finished_by(study, run_tag),
         wall_seconds=time.perf_counter() - start,
         interrupted=interrupted,
         clock=clock,

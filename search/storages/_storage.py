@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sqlalchemy_exc
 
 from search.core import DEFAULT_STORAGE, StorageError, grace_seconds, heartbeat_seconds, redact
 
-__all__ = ["MAX_RETRY", "RetryStaleTrial", "StaleTrialHook", "open_storage"]
+__all__ = [
+    "MAX_RETRY",
+    "NOT_INHERITED",
+    "RetryStaleTrial",
+    "StaleTrialHook",
+    "open_storage",
+    "queue_retry",
+    "stale_trial_callback",
+]
 
 _log = logging.getLogger("search")
 
@@ -26,12 +36,17 @@ MAX_RETRY = 2
 StaleTrialHook = Callable[[FrozenTrial], None]
 
 
+#: user attributes of a failed trial that its retry does not inherit
+NOT_INHERITED = ("interrupted", "fail_reason", "worker_process")
+
+
 class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
     """Optuna's stale-trial retry, which first tells ``hooks`` of the dead trial.
 
     Called by :func:`optuna.storages.fail_stale_trials` in whichever worker notices the stale
-    trial; the retry (a WAITING copy with the same parameters and the system attributes
-    ``failed_trial`` and ``retry_history``) is then run by the next worker that starts a trial.
+    trial (and by :func:`~search.storages.fail_dead_local_trials` through :meth:`retry`); the retry
+    (a WAITING copy with the same parameters and the system attributes ``failed_trial`` and
+    ``retry_history``) is then claimed before any other trial by the next worker that starts one.
     """
 
     def __init__(self, hooks: tuple[StaleTrialHook, ...] = ()) -> None:
@@ -40,10 +55,49 @@ class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):
         self.hooks = hooks
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        _log.warning("trial %d lost its worker (no heartbeat): failed and queued again", trial.number)
+        self.retry(study, trial)
+
+    def retry(self, study: optuna.Study, trial: FrozenTrial) -> int | None:
+        """Tell the hooks of the failed ``trial``, then queue its retry.
+
+        Returns:
+            The retry's trial number, or None when ``trial`` was retried :data:`MAX_RETRY` times.
+        """
         for hook in self.hooks:
             hook(trial)
-        _log.warning("trial %d lost its worker (no heartbeat): failed and queued again", trial.number)
-        super().__call__(study, trial)
+        return queue_retry(study, trial)
+
+
+def queue_retry(study: optuna.Study, trial: FrozenTrial) -> int | None:
+    """Queue a WAITING retry of the failed ``trial`` (same parameters, its epochs' values), without
+    the user attributes of its failure or its process (:data:`NOT_INHERITED`).
+
+    Returns:
+        The retry's trial number, or None when ``trial`` was retried :data:`MAX_RETRY` times.
+    """
+    copied = copy.deepcopy(trial)
+    copied.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in NOT_INHERITED}
+    RetryHeartbeatStaleTrialCallback(MAX_RETRY, inherit_intermediate_values=True)(study, copied)
+    for queued in reversed(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))):
+        if (queued.system_attrs.get("retry_history") or [None])[-1] == trial.number:
+            return queued.number
+    return None
+
+
+#: the stale-trial callbacks of storages without a heartbeat (journal files), by storage
+_CALLBACKS: weakref.WeakKeyDictionary[optuna.storages.BaseStorage, RetryStaleTrial] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def stale_trial_callback(storage: optuna.storages.BaseStorage) -> RetryStaleTrial:
+    """The :class:`RetryStaleTrial` (with the ``on_stale`` hooks) :func:`open_storage` gave ``storage``."""
+    getter = getattr(storage, "get_heartbeat_stale_trial_callback", None)  # RDB storages
+    callback = getter() if getter is not None else None
+    if isinstance(callback, RetryStaleTrial):
+        return callback
+    return _CALLBACKS.get(storage) or RetryStaleTrial()
 
 
 def open_storage(url: str, on_stale: tuple[StaleTrialHook, ...] = ()) -> optuna.storages.BaseStorage:
@@ -66,9 +120,11 @@ def open_storage(url: str, on_stale: tuple[StaleTrialHook, ...] = ()) -> optuna.
 
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(path))
+            journal = JournalStorage(JournalFileBackend(path))
         except OSError as exc:
             raise StorageError(f"cannot open journal storage {safe}: {exc}") from None
+        _CALLBACKS[journal] = RetryStaleTrial(on_stale)  # no heartbeat: dead local workers only
+        return journal
     try:
         from sqlalchemy.engine import make_url
 

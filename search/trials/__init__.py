@@ -3,7 +3,15 @@ keeps, the observers it tells, and the loop every worker runs."""
 
 from search.trials._artifacts import OptunaArtifacts, load_model_artifact
 from search.trials._keeper import ModelKeeper
-from search.trials._loop import INTERRUPTED_REASON, RUN_ATTR, WORKER_ATTR, TrialBudget, run_trials
+from search.trials._loop import (
+    INTERRUPTED_REASON,
+    RUN_ATTR,
+    WORKER_ATTR,
+    ResumeEpoch,
+    TrialBudget,
+    is_retry,
+    run_trials,
+)
 from search.trials._objective import Objective
 from search.trials._observers import ObserverGroup, TrialObserver, TrialOutcome, TrialStart
 from search.trials._progress import ProgressPrinter, format_value, trial_line
@@ -29,12 +37,14 @@ __all__ = [
     "ObserverGroup",
     "OptunaArtifacts",
     "ProgressPrinter",
+    "ResumeEpoch",
     "TrialBudget",
     "TrialObserver",
     "TrialOutcome",
     "TrialStart",
     "failure_reason",
     "format_value",
+    "is_retry",
     "load_model_artifact",
     "metrics_of",
     "record_partial",

@@ -1,14 +1,21 @@
 """The trial loop every worker runs: claim a trial, train it with a heartbeat, store its state.
 
+**Retries first.** Before each claim, a running trial whose process died on this machine is
+failed at once (:func:`~search.storages.fail_dead_local_trials`), and one whose worker stopped
+sending heartbeats (another machine) after the grace period; each gets a WAITING retry, which
+resumes from its checkpoint. A worker claims a waiting retry before any new or queued trial (Optuna's
+``ask`` would pop its queue oldest first, the presets before a later retry), so the interrupted work
+is finished by the invocation that found it, before its summary picks the best trial.
+
 **Counting trials exactly.** Every worker starts its trials through :func:`run_trials`, which
 takes a lock shared by all workers of the study (:class:`~search.storages.ClaimLock`), counts the
-trials already started, and only then asks Optuna for a trial (which pops a queued preset or retry
-first). Counting and starting are one step for all workers on all machines, so ``--n-trials`` and
-``--study-trials`` are never overshot. What counts: every started trial (running, complete, pruned
-or failed) except one that was retried (its worker died or the user interrupted it) -- its retry
-takes its place.
+trials already started, and only then asks Optuna for a trial. Counting and starting are one step
+for all workers on all machines, so ``--n-trials`` and ``--study-trials`` are never overshot. What
+counts: every started trial (running, complete, pruned or failed) that is not a retry -- a retry
+stands for the trial it retries, and runs whatever the count.
 
-* ``--n-trials N``: the trials of this invocation, over all its workers (tagged with a run id).
+* ``--n-trials N``: N trials started by this invocation (over all its workers, tagged with a run
+  id), besides the retries it ran.
 * ``--study-trials N``: the trials of the whole study, whoever runs them (several machines).
 
 When the count is reached but trials are still running elsewhere, a worker waits for them: if
@@ -17,11 +24,8 @@ their worker died, the heartbeat marks them failed and the waiting worker runs t
 
 from __future__ import annotations
 
-import copy
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 import warnings
@@ -33,11 +37,20 @@ import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.compat import first_heartbeat, heartbeat_thread
+from search.compat import claim_waiting_trial, first_heartbeat, heartbeat_thread, storage_of
 from search.core import SearchClock, SearchSettings, heartbeat_seconds
-from search.storages import MAX_RETRY, ClaimLock, StaleTrialHook
+from search.storages import (
+    WORKER_PROCESS_ATTR,
+    ClaimLock,
+    DeadTrial,
+    StaleTrialHook,
+    WorkerProcess,
+    fail_dead_local_trials,
+    queue_retry,
+    stale_trial_callback,
+)
 
-__all__ = ["INTERRUPTED_REASON", "RUN_ATTR", "WORKER_ATTR", "TrialBudget", "run_trials"]
+__all__ = ["INTERRUPTED_REASON", "RUN_ATTR", "WORKER_ATTR", "ResumeEpoch", "TrialBudget", "is_retry", "run_trials"]
 
 _log = logging.getLogger("search")
 
@@ -75,16 +88,23 @@ class TrialBudget:
         return self.whole_study or trial.user_attrs.get(RUN_ATTR) == self.run
 
     def counted(self, trials: Sequence[FrozenTrial]) -> int:
-        """Started trials that count: not waiting, and not replaced by a retry."""
-        retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+        """Started trials that count: not waiting, and not a retry (it stands for its predecessor)."""
         return sum(
-            t.state != TrialState.WAITING and t.number not in retried and self.mine(t)
-            for t in trials
+            t.state != TrialState.WAITING and not is_retry(t) and self.mine(t) for t in trials
         )
 
     def running(self, trials: Sequence[FrozenTrial]) -> int:
         """Counted trials still running (possibly on a worker that died)."""
         return sum(t.state == TrialState.RUNNING and self.mine(t) for t in trials)
+
+
+def is_retry(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` retries a trial whose worker died or that Ctrl-C stopped."""
+    return "failed_trial" in trial.system_attrs
+
+
+#: a retry's epoch to resume from, given the trial it retries (None: from the start)
+ResumeEpoch = Callable[[FrozenTrial], "int | None"]
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
@@ -94,20 +114,56 @@ def _fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def _announce(dead: DeadTrial, resume_epoch: ResumeEpoch | None) -> None:
+    """One line on a trial whose process died on this machine, and what becomes of it."""
+    head = (
+        f"trial {dead.trial.number} was left running by process {dead.process.pid}, which is gone"
+    )
+    if dead.retry is None:
+        _log.warning("%s: failed (retried too often already)", head)
+        return
+    epoch = resume_epoch(dead.trial) if resume_epoch is not None else None
+    if epoch:
+        _log.warning("%s: resuming it from epoch %d as trial %d", head, epoch, dead.retry)
+    else:
+        _log.warning("%s: running it again from the start as trial %d", head, dead.retry)
+
+
+def _claim_retry(study: optuna.Study, trials: Sequence[FrozenTrial]) -> optuna.trial.Trial | None:
+    """Start the oldest waiting retry, if any (before queued presets and new trials)."""
+    for waiting in trials:
+        if waiting.state == TrialState.WAITING and is_retry(waiting):
+            trial = claim_waiting_trial(study, waiting)
+            if trial is not None:
+                return trial
+    return None
+
+
 def _claim(
-    study: optuna.Study, budget: TrialBudget, lock: ClaimLock
+    study: optuna.Study,
+    budget: TrialBudget,
+    lock: ClaimLock,
+    resume_epoch: ResumeEpoch | None = None,
 ) -> tuple[optuna.trial.Trial | None, int]:
-    """Start the next trial if the budget allows: ``(trial, 0)``, else ``(None, still running)``."""
+    """Start the next trial: a waiting retry, else one the budget allows: ``(trial, 0)``, else
+    ``(None, still running)``."""
     with lock:
+        retry = stale_trial_callback(storage_of(study)).retry
+        for dead in fail_dead_local_trials(study, retry):
+            _announce(dead, resume_epoch)
         trials = study.get_trials(deepcopy=False)
-        if budget.limit is not None and budget.counted(trials) >= budget.limit:
-            return None, budget.running(trials)
-        with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize": this
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")  # loop runs it
-            trial = study.ask()  # a queued preset or retry first, else a new trial
+        trial = _claim_retry(study, trials)
+        if trial is None:
+            if budget.limit is not None and budget.counted(trials) >= budget.limit:
+                return None, budget.running(trials)
+            with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize":
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")  # this loop runs it
+                trial = study.ask()  # a queued preset first, else a new trial
         first_heartbeat(study, trial)  # a trial without any heartbeat is never found stale
+        process = WorkerProcess.current()
         trial.set_user_attr(RUN_ATTR, budget.run)
-        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(WORKER_ATTR, f"{process.host}:{process.pid}")
+        trial.set_user_attr(WORKER_PROCESS_ATTR, process.attr())
         return trial, 0
 
 
@@ -140,13 +196,7 @@ def _record_interrupted(
     frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     for hook in on_interrupted:
         hook(frozen)
-    retry = copy.deepcopy(frozen)
-    retry.user_attrs = {
-        k: v for k, v in frozen.user_attrs.items() if k not in ("interrupted", "fail_reason")
-    }
-    optuna.storages.RetryHeartbeatStaleTrialCallback(
-        max_retry=MAX_RETRY, inherit_intermediate_values=True
-    )(study, retry)
+    queue_retry(study, frozen)
 
 
 def _run_one(
@@ -197,16 +247,20 @@ def run_trials(
     clock: SearchClock | None = None,
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
     on_interrupted: Sequence[StaleTrialHook] = (),
+    resume_epoch: ResumeEpoch | None = None,
 ) -> int:
     """Start trials until ``budget`` is reached or ``clock`` says the search is over; return how many ran.
 
-    Before each trial, stale trials (dead workers) are failed and their retries queued. When the
-    budget is reached while counted trials still run elsewhere, waits for them, so a trial whose
-    worker died is retried rather than lost.
+    Before each trial, trials of dead workers (a process gone from this machine, or no heartbeat
+    for the grace period) are failed and their retries queued; waiting retries are run first,
+    whatever the budget. When the budget is reached while counted trials still run elsewhere,
+    waits for them, so a trial whose worker died is retried rather than lost.
 
     Args:
         on_interrupted: told of the trial that Ctrl-C interrupted, once it is stored as failed
             and before its retry is queued (e.g. to close its MLflow run).
+        resume_epoch: the epoch a retry of a trial would resume from (its checkpoint), for the
+            line that announces a trial found dead on this machine.
 
     Raises:
         KeyboardInterrupt: after recording the running trial as interrupted.
@@ -223,7 +277,7 @@ def run_trials(
             _fail_stale_trials(study)
             handler.deferring = True
             try:
-                trial, running = _claim(study, budget, lock)
+                trial, running = _claim(study, budget, lock, resume_epoch)
             finally:
                 handler.deferring = False
             if trial is None:

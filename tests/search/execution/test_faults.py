@@ -223,5 +223,7 @@ def test_a_checkpoint_after_each_epoch_but_the_last(tmp_path: Path) -> None:
     model.fit(x, y, epochs=3, verbose=0, callbacks=[saver])
     assert len(saver.seconds) == 2
     meta = json.loads((tmp_path / f"{trial.number}.json").read_text())
-    assert meta["epochs_done"] == 2 and len(meta["history"]["loss"]) == 2
-    assert (tmp_path / f"{trial.number}.keras").is_file()
+    latest, previous = meta["checkpoints"]  # the previous one too, in case the latest is damaged
+    assert (latest["epochs_done"], previous["epochs_done"]) == (2, 1)
+    assert len(meta["history"]["loss"]) == 2
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == [f"{trial.number}.e1.keras", f"{trial.number}.e2.keras"]
