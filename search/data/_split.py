@@ -156,10 +156,16 @@ def make_dataset(
         The data set, with float32 images in [0, 1] and read-only arrays.
 
     Raises:
-        DataError: ``val_fraction`` or ``limit`` is out of range, or a class has too few images to
-            split.
+        DataError: ``val_fraction`` or ``limit`` is out of range, there are fewer than 2 classes,
+            or a class has too few images to split.
     """
     val_fraction = check_val_fraction(val_fraction)
+    if len(raw.class_names) < 2 or len(np.unique(raw.y_train)) < 2:
+        found = ", ".join(raw.class_names) or "none"
+        raise DataError(
+            f"{name}: a classifier needs images of at least 2 classes, found only {found}; "
+            "give each class its own sub-folder (or label)"
+        )
     limit = _check_limit(name, limit, len(raw.class_names))
     pool = np.arange(len(raw.y_train))
     if raw.x_test is None or raw.y_test is None:

@@ -13,12 +13,21 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 
-from search.core import SearchSettings, StorageError, UsageError, redact
+from search.core import (
+    GRACE_ENV,
+    HEARTBEAT_ENV,
+    SearchSettings,
+    StorageError,
+    UsageError,
+    grace_seconds,
+    heartbeat_seconds,
+    redact,
+)
 from search.data import DataError, Dataset, load_dataset
 from search.pruners import PRUNERS, make_pruner
 from search.samplers import SAMPLERS, make_sampler
 from search.storages import open_storage, open_study
-from search.tracking import TrialRunCloser
+from search.tracking import TrialRunCloser, check_tracking_uri
 from search.training import configure_precision, configure_threads
 from search.trials import OBJECTIVES
 from spaces import Space, get_space
@@ -113,11 +122,38 @@ def _check_numbers(s: SearchSettings) -> None:
         raise UsageError(f"--ensemble must be a positive whole number, not {s.ensemble}")
     if s.ensemble > 1 and len(s.objectives) > 1:
         raise UsageError("--ensemble averages the most accurate models: it needs --objectives accuracy")
+    if s.threads is not None and s.threads < 1:
+        raise UsageError(f"--threads must be a positive whole number, not {s.threads}")
     unknown = [o for o in s.objectives if o not in OBJECTIVES]
     if unknown or not s.objectives or s.objectives[0] != "accuracy" or len(set(s.objectives)) != len(s.objectives):
         raise UsageError(
             f"--objectives must start with accuracy and may add time or params, not {','.join(s.objectives)}"
         )
+
+
+def _check_environment() -> None:
+    """The heartbeat's environment variables (read again by every storage opened)."""
+    try:
+        heartbeat, grace = heartbeat_seconds(), grace_seconds()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if grace <= heartbeat:
+        raise UsageError(
+            f"${GRACE_ENV} ({grace}) must be longer than ${HEARTBEAT_ENV} ({heartbeat}): "
+            "a live worker would be taken for a dead one between two heartbeats"
+        )
+
+
+def _check_artifacts(path: str) -> None:
+    """The artifact folder exists or can be made (nothing is made yet)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--artifacts {path}: a file, not a folder")
+    for ancestor in folder.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise UsageError(f"--artifacts {path}: {ancestor} is a file, not a folder")
+            break
 
 
 def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> Prepared:
@@ -136,6 +172,10 @@ def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> P
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     _check_numbers(settings)
+    _check_environment()
+    _check_artifacts(settings.artifacts)
+    if settings.track:
+        check_tracking_uri(settings.tracking_uri)
     multi = len(settings.objectives) > 1
     pruner_name = "none" if multi else settings.pruner
     if pruner_name not in PRUNERS:

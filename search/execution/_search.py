@@ -213,6 +213,7 @@ def finish_search(
         )
     summary.interrupted = interrupted
     group.on_search_end(study, summary)
+    summary.lost = dict(group.lost)
     if interrupted:
         raise KeyboardInterrupt
     return summary

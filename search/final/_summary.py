@@ -131,6 +131,8 @@ class SearchSummary:
     evaluation: TestEvaluation | None = None
     objectives: tuple[str, ...] = ("accuracy",)
     interrupted: bool = False  # Ctrl-C ended the invocation
+    #: observers that failed during the search (e.g. MLflow logging), with their first error
+    lost: dict[str, str] = field(default_factory=dict)
 
     def most_accurate(self) -> FrozenTrial:
         """The best trial; of a Pareto front, the one with the highest validation accuracy."""
@@ -138,6 +140,12 @@ class SearchSummary:
 
     def lines(self) -> list[str]:
         """The summary as lines of text."""
+        return self._lines() + [
+            f"{name} was lost from the first error on ({error}): check the logs of this run"
+            for name, error in self.lost.items()
+        ]
+
+    def _lines(self) -> list[str]:
         c = self.counts
         out = [
             f"study {self.study_name} ({self.family} on {self.dataset}): "

@@ -6,6 +6,7 @@ run per trial. All MLflow logging of the platform lives in this package.
 """
 
 from search.tracking._runs import MLFLOW_RUN_ATTR, TrialRunCloser
+from search.tracking._uri import TRACKING_SCHEMES, check_tracking_uri
 from search.tracking._tracker import (
     PARENT_RUN_ENV,
     MlflowTracker,
@@ -17,8 +18,10 @@ from search.tracking._tracker import (
 __all__ = [
     "MLFLOW_RUN_ATTR",
     "PARENT_RUN_ENV",
+    "TRACKING_SCHEMES",
     "MlflowTracker",
     "TrialRunCloser",
+    "check_tracking_uri",
     "log_report",
     "observers_for",
     "open_experiment",

@@ -156,6 +156,8 @@ class MlflowTracker(TrialObserver):
         in_worker: a worker process of ``--workers``: it nests its trials under the parent's run.
     """
 
+    name = "MLflow logging"
+
     def __init__(self, settings: SearchSettings, *, in_worker: bool = False) -> None:
         self.settings = settings
         self.in_worker = in_worker

@@ -52,6 +52,9 @@ class TrialOutcome:
 class TrialObserver:
     """Base class: override the hooks you need. All hooks default to doing nothing."""
 
+    #: what the observer does, for the warning and the summary when it fails (e.g. "MLflow logging")
+    name = ""
+
     def on_search_start(self, study: optuna.Study) -> None:
         """Before the first trial of this invocation."""
 
@@ -69,17 +72,31 @@ class TrialObserver:
 
 
 class ObserverGroup(TrialObserver):
-    """Fans every hook out to several observers, isolating their failures."""
+    """Fans every hook out to several observers, isolating their failures.
+
+    An observer's first failure is one warning line (the traceback is logged at debug level) and
+    is kept in :attr:`lost`, for the summary; the search goes on, and so do the observer's later
+    calls (a tracking server may come back), quietly.
+    """
 
     def __init__(self, observers: Sequence[TrialObserver]) -> None:
         self.observers = list(observers)
+        #: the first error of each observer that failed, by its name
+        self.lost: dict[str, str] = {}
 
     def _each(self, hook: str, *args: Any) -> None:
         for observer in self.observers:
             try:
                 getattr(observer, hook)(*args)
-            except Exception:  # an observer must never cost a trial
-                _log.exception("%s.%s failed", type(observer).__name__, hook)
+            except Exception as exc:  # an observer must never cost a trial
+                name = observer.name or type(observer).__name__
+                first = " ".join(str(exc).split())[:300] or type(exc).__name__
+                if name not in self.lost:
+                    self.lost[name] = f"{type(exc).__name__}: {first}"
+                    _log.warning(
+                        "%s failed (%s: %s); the search goes on without it", name, type(exc).__name__, first
+                    )
+                _log.debug("%s.%s failed", type(observer).__name__, hook, exc_info=exc)
 
     def on_search_start(self, study: optuna.Study) -> None:
         self._each("on_search_start", study)
