@@ -268,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments (default ``sys.argv[1:]``).
 
     Returns:
-        0; an unknown family or study, or a storage that cannot be opened, exits with code 2
-        after one line on stderr, writing nothing. A report that cannot be logged to MLflow is
+        0; an unknown family or study, a storage that cannot be opened or a tracking URI MLflow
+        cannot use exits with code 2 after one line on stderr, writing nothing. A report that cannot be logged to MLflow is
         still written (with a warning).
     """
     args = build_parser().parse_args(argv)
@@ -280,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with exit_on_usage_error("search.report"):
         name = study_name_for(args.study, args.dataset, args.study_name)
         study = load_study(args.storage, name)
+        if not args.no_mlflow:
+            from search.tracking import check_tracking_uri
+
+            check_tracking_uri(args.tracking_uri)
     use_mlflow = not args.no_mlflow
     out = Path(args.out or Path(DEFAULT_OUT_DIR) / f"{name}.html")
     out.parent.mkdir(parents=True, exist_ok=True)

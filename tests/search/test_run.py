@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import shutil
 from pathlib import Path
@@ -29,10 +28,6 @@ def _args(tmp_path: Path, *extra: str, family: str = "cnn") -> list[str]:
 
 def _study(tmp_path: Path, name: str = "cnn-fashion_mnist") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -152,40 +147,7 @@ def test_a_trial_is_not_pruned_after_its_last_epoch(keras_home: Path, tmp_path: 
     assert sorted(trials[1].intermediate_values) == [0, 1]  # both epochs still reported
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--study", "nosuch"], "unknown model family 'nosuch'; choose one of: "),
-        (["--n-trials", "-3"], "--n-trials must be a positive whole number"),
-        (["--max-epochs", "0"], "--max-epochs must be at least 1"),
-        (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1"),
-        (["--timeout", "soon"], "invalid duration"),
-        (["--storage", "notaurl"], "malformed storage URL"),
-        (["--storage", "postgresql://user:s3cret@127.0.0.1:1/db"], "cannot open storage"),
-        (["--objectives", "time"], "--objectives must start with accuracy"),
-        (["--sampler", "magic"], "invalid choice"),
-        (["--ensemble", "0"], "--ensemble must be a positive whole number"),
-        (["--ensemble", "3", "--objectives", "accuracy,time"], "--ensemble averages the most accurate models"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_and_stores_nothing(
-    searched: tuple[Path, str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    extra: list[str],
-    message: str,
-) -> None:
-    shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
-    db = tmp_path / "optuna.db"
-    before = _digest(db)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        run.main(_args(tmp_path, "--n-trials", "1") + extra)
-    assert exited.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0], err
-    assert "s3cret" not in err[0]
-    assert _digest(db) == before
+# Bad input of every kind: tests/search/test_bad_inputs.py (one table for every command).
 
 
 def test_missing_data_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
