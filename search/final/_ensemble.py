@@ -186,6 +186,10 @@ def build_ensemble(
     )[: LIBRARY_FACTOR * size - 1]
     if len(library) < 2 or not best.user_attrs.get(MODEL_ARTIFACT_ATTR):
         return None
+    _log.info(
+        "ensemble: choosing up to %d picks among the models of trials %s on validation images",
+        size, ", ".join(str(t.number) for t in library),
+    )  # fmt: skip
     trials: list[FrozenTrial] = []
     models: list[keras.Model] = []
     probabilities: list[np.ndarray] = []

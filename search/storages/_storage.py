@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +79,10 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial) -> int | None:
     """
     copied = copy.deepcopy(trial)
     copied.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in NOT_INHERITED}
-    RetryHeartbeatStaleTrialCallback(MAX_RETRY, inherit_intermediate_values=True)(study, copied)
+    with warnings.catch_warnings():  # experimental since Optuna 2.8, chosen on purpose
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(MAX_RETRY, inherit_intermediate_values=True)
+    retry(study, copied)
     for queued in reversed(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))):
         if (queued.system_attrs.get("retry_history") or [None])[-1] == trial.number:
             return queued.number

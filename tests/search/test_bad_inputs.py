@@ -28,7 +28,7 @@ MISSING = "sqlite:///{tmp}/no/such/folder/x.db"
 DATA = {"one": "{tmp}/one_class", "none": "{tmp}/no_classes", "npz": "{tmp}/broken.npz", "file": "{tmp}/afile"}
 
 
-def case(command: str, args: list[str], expected: str, env: dict[str, str] | None = None, *, id: str) -> Any:  # noqa: A002
+def case(command: str, args: list[str], expected: str, env: dict[str, str] | None = None, *, id: str) -> Any:
     return pytest.param(command, args, env or {}, expected, id=id)
 
 
@@ -82,10 +82,7 @@ CASES = [
     case("run", [], "$MLFLOW_TRACKING_URI 'bogus://x'", {"MLFLOW_TRACKING_URI": "bogus://x"}, id="env-mlflow-uri"),
     case("run", [], "$SEARCH_HEARTBEAT_SECONDS must be a positive", {"SEARCH_HEARTBEAT_SECONDS": "often"}, id="env-heartbeat"),
     case("run", [], "$SEARCH_GRACE_SECONDS must be a positive", {"SEARCH_GRACE_SECONDS": "0"}, id="env-grace"),
-    case(
-        "run", [], "must be longer than $SEARCH_HEARTBEAT_SECONDS",
-        {"SEARCH_HEARTBEAT_SECONDS": "10", "SEARCH_GRACE_SECONDS": "5"}, id="env-grace-short",
-    ),  # fmt: skip
+    case("run", [], "must be longer than $SEARCH_HEARTBEAT_SECONDS", {"SEARCH_HEARTBEAT_SECONDS": "10", "SEARCH_GRACE_SECONDS": "5"}, id="env-grace-short"),
     # the other commands
     case("report", ["--study", "lenet", "--storage", MISSING, "--no-mlflow"], "does not exist", id="report-storage"),
     case("report", ["--study", "cnn", "--no-mlflow"], "no study 'cnn-fashion_mnist'", id="report-study"),
