@@ -168,7 +168,7 @@ def _report_exit(process: Any, reported: set[int]) -> None:
     reported.add(id(process))
     if code < 0:
         _log.warning(
-            "%s was killed (signal %d): its trial is failed after the grace period and retried",
+            "%s was killed (signal %d): its trial is retried by the next claim on this machine",
             process.name,
             -code,
         )

@@ -45,13 +45,16 @@ def _read(path: str) -> str:
 
 def _start_ticks(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks after boot, ``/proc/<pid>/stat`` field 22); None
-    when there is no such process (or no ``/proc``)."""
+    when there is no such process, it has ended and awaits its parent (a zombie), or there is no
+    ``/proc``."""
     stat = _read(f"/proc/{pid}/stat")
     if not stat:
         return None
     fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
     try:
-        return int(fields[19])  # field 22 of the line; fields[0] is field 3 (the state)
+        if fields[0] in ("Z", "X"):  # field 3, the state: ended (zombie) or dead
+            return None
+        return int(fields[19])  # field 22
     except (IndexError, ValueError):
         return None
 
@@ -122,9 +125,11 @@ class WorkerProcess:
         process started at another time."""
         if not self.is_local():
             return False
+        if not Path("/proc/self/stat").is_file():  # no /proc: nothing can be told
+            return False
         ticks = _start_ticks(self.pid)
         if ticks is None:
-            return not Path(f"/proc/{self.pid}").exists()
+            return True  # no such process, or a zombie
         return self.start_ticks is not None and ticks != self.start_ticks
 
 
