@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.cli import ArgumentParser
+from search.cli import ArgumentParser, add_study_options
 from search.core import (
     DEFAULT_OPTUNA_ARTIFACTS,
     DEFAULT_STORAGE,
@@ -46,9 +46,7 @@ def build_parser() -> ArgumentParser:
     """
     p = ArgumentParser(prog="python -m search.predict", description="Classify image files with a study's best model.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size or colour)")
-    p.add_argument("--study", required=True, metavar="FAMILY", help="the family searched (names the study)")
-    p.add_argument("--dataset", help="its data set (default: the family's)")
-    p.add_argument("--study-name", help="default: FAMILY-DATASET, as search.run")
+    add_study_options(p)
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"the models (default {DEFAULT_OPTUNA_ARTIFACTS})")
     p.add_argument("--invert", choices=INVERT_CHOICES, default="auto", help="invert grey images (default auto)")
@@ -137,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with exit_on_usage_error("search.predict"):
         if args.top < 1:
             raise UsageError(f"--top must be at least 1, not {args.top}")
-        study = load_study(args.storage, study_name_for(args.study, args.dataset, args.study_name))
+        study = load_study(args.storage, study_name_for(args.study, args.dataset, args.study_name, args.engine, args.tuner))
         paths = [Path(p) for p in args.images]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:

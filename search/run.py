@@ -6,6 +6,7 @@ Running the same command again resumes the same study. See ``--help``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -55,7 +56,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
     g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
     g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
-    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe")
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe; prior draws around the documents' presets and the best trials so far (PriorBand-like)")
     g.add_argument("--pruner", choices=PRUNER_NAMES, default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
@@ -79,43 +80,27 @@ def build_parser() -> ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    """Turn parsed arguments into :class:`SearchSettings`."""
+    """Turn parsed arguments into :class:`SearchSettings`: an option sets the field of its own
+    name; the few that differ are named here.
+
+    Raises:
+        UsageError: both ``--n-trials`` and ``--study-trials``.
+    """
     n_trials = args.n_trials
     if args.study_trials is not None and n_trials is not None:
         raise UsageError("give --n-trials (this invocation) or --study-trials (the whole study), not both")
     if n_trials is None and args.timeout is None and args.study_trials is None:
         n_trials = 20
+    same = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchSettings) if hasattr(args, f.name)}
     return SearchSettings(
-        family=args.study,
-        dataset=args.dataset,
-        study_name=args.study_name,
-        storage=args.storage,
-        artifacts=args.artifacts,
-        n_trials=n_trials,
-        timeout=args.timeout,
-        trial_timeout=args.trial_timeout,
-        max_epochs=args.max_epochs,
-        sampler=args.sampler,
-        pruner=args.pruner,
-        seed=args.seed,
-        val_fraction=args.val_fraction,
-        limit=args.limit,
-        enqueue_presets=args.enqueue_presets,
-        objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
-        verbose=args.verbose,
-        evaluate=not args.no_test,
-        refit=args.refit,
-        ensemble=args.ensemble,
-        threads=args.threads,
-        tracking_uri=args.tracking_uri,
-        track=not args.no_mlflow,
-        workers=args.workers,
-        gpus=args.gpus,
-        study_trials=args.study_trials,
-        engine=args.engine,
-        jit=args.jit,
-        mixed_precision=args.mixed_precision,
-        tuner=args.tuner,
+        **{
+            **same,
+            "family": args.study,
+            "n_trials": n_trials,
+            "objectives": tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+            "evaluate": not args.no_test,
+            "track": not args.no_mlflow,
+        }
     )
 
 

@@ -23,7 +23,7 @@ __all__ = [
 
 # The names the options take, kept here so that ``--help`` needs neither Optuna nor TensorFlow;
 # the factories (search.samplers, search.pruners, search.engines) are checked against them by tests.
-SAMPLER_NAMES = ("cmaes", "gp", "nsga2", "qmc", "random", "tpe")
+SAMPLER_NAMES = ("cmaes", "gp", "nsga2", "prior", "qmc", "random", "tpe")
 PRUNER_NAMES = ("hyperband", "median", "none", "successive-halving")
 OBJECTIVE_NAMES = ("accuracy", "time", "params")
 ENGINES = ("optuna", "keras-tuner")

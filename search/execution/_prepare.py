@@ -143,7 +143,8 @@ def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> P
     if settings.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {settings.sampler!r}; choose one of: {', '.join(sorted(SAMPLERS))}")
     try:
-        sampler = make_sampler(settings.sampler, settings.seed)
+        priors = [p.params for p in space.presets.values() if p.dataset == settings.dataset_name]
+        sampler = make_sampler(settings.sampler, settings.seed, priors)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     configure_threads(settings.threads)

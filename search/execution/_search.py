@@ -47,11 +47,12 @@ def _finished(study: optuna.Study) -> int:
     return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
 
 
-def enqueue_and_announce(prepared: Prepared, workers: str = "") -> None:
+def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | None = None) -> None:
     """Queue the presets (``--enqueue-presets``) and log the start-up line, once per invocation.
 
     Args:
         workers: how the work is spread, e.g. ``", 2 workers x 1 threads"`` (empty: one process).
+        searcher: who chooses the trials (default: the sampler and the pruner).
     """
     s, study = prepared.settings, prepared.study
     if s.enqueue_presets:
@@ -59,15 +60,15 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "") -> None:
         queued = enqueue_presets(study, prepared.space, s.dataset_name, data.input_shape, data.num_classes)
         if queued:
             _log.info("enqueued presets: %s", ", ".join(queued))
+    pruner = "none" if len(s.objectives) > 1 else s.pruner
     _log.info(
-        "study %s: %s on %s%s, %s, sampler %s, pruner %s, storage %s",
+        "study %s: %s on %s%s, %s, %s, storage %s",
         study.study_name,
         s.family,
         prepared.data.summary(),
         workers,
         device_description(),
-        s.sampler,
-        "none" if len(s.objectives) > 1 else s.pruner,
+        searcher or f"sampler {s.sampler}, pruner {pruner}",
         redact(s.storage),
     )
 

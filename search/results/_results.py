@@ -17,7 +17,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
-from search.core import StorageError, UsageError, redact
+from search.core import SearchSettings, StorageError, UsageError, redact
 from search.final import FINAL_MODEL_ATTR
 from search.storages import open_storage
 from search.trials import MODEL_ARTIFACT_ATTR
@@ -90,29 +90,35 @@ def open_studies(url: str, names: list[str] | None = None) -> list[optuna.Study]
     return [optuna.load_study(study_name=n, storage=storage) for n in (names or known)]
 
 
-def study_name_for(family: str, dataset: str | None, explicit: str | None) -> str:
-    """The study ``search.run --study family [--dataset] [--study-name]`` writes to.
+def study_name_for(
+    family: str,
+    dataset: str | None,
+    explicit: str | None,
+    engine: str = "optuna",
+    tuner: str = "hyperband",
+) -> str:
+    """The study ``search.run --study family [--dataset] [--study-name] [--engine] [--tuner]`` writes to.
 
     Args:
         family: a registered space family (``lenet``, ``cnn``, ...).
         dataset: the ``--dataset`` given (a name or a path), or ``None`` for the family's default.
         explicit: the ``--study-name`` given, which wins when set.
+        engine: ``--engine``: keras-tuner's studies have their own names.
+        tuner: ``--tuner``, with ``--engine keras-tuner``.
 
     Returns:
-        ``explicit``, else ``<family>-<data set name or file stem>``.
+        ``explicit``, else :func:`search.core.study_name` of the family and data set, as ``search.run``.
 
     Raises:
         UsageError: ``family`` is not a registered family.
     """
     if explicit:
         return explicit
-    from spaces import get_space
-
+    settings = SearchSettings(family, dataset=dataset, engine=engine, tuner=tuner)
     try:
-        space = get_space(family)
+        return settings.resolved_study_name
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    return f"{family}-{Path(dataset or space.default_dataset).stem}"
 
 
 def load_study(url: str, name: str) -> optuna.Study:

@@ -1,0 +1,67 @@
+"""The bottom layer: errors, the user's settings, default paths, environment knobs, the clock,
+logging and TensorFlow start-up. It imports nothing else of the platform."""
+
+from search.core._clock import SearchClock
+from search.core._env import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_HEARTBEAT_SECONDS,
+    GRACE_ENV,
+    HEARTBEAT_ENV,
+    grace_seconds,
+    heartbeat_seconds,
+)
+from search.core._errors import StorageError, UsageError
+from search.core._logging import exit_on_usage_error, setup_logging
+from search.core._paths import (
+    DATABASE_SCHEMES,
+    DEFAULT_ARTIFACT_ROOT,
+    DEFAULT_OPTUNA_ARTIFACTS,
+    DEFAULT_STORAGE,
+    DEFAULT_TRACKING_URI,
+    artifact_root_for,
+    redact,
+    resolve_tracking_uri,
+    sqlite_file,
+)
+from search.core._quiet import KNOWN_START_UP_LINES, start_tensorflow
+from search.core._settings import (
+    ENGINES,
+    OBJECTIVE_NAMES,
+    PRUNER_NAMES,
+    SAMPLER_NAMES,
+    TUNER_NAMES,
+    SearchSettings,
+    study_name,
+)
+
+__all__ = [
+    "DATABASE_SCHEMES",
+    "DEFAULT_ARTIFACT_ROOT",
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_HEARTBEAT_SECONDS",
+    "DEFAULT_OPTUNA_ARTIFACTS",
+    "DEFAULT_STORAGE",
+    "DEFAULT_TRACKING_URI",
+    "ENGINES",
+    "GRACE_ENV",
+    "HEARTBEAT_ENV",
+    "KNOWN_START_UP_LINES",
+    "OBJECTIVE_NAMES",
+    "PRUNER_NAMES",
+    "SAMPLER_NAMES",
+    "TUNER_NAMES",
+    "SearchClock",
+    "SearchSettings",
+    "StorageError",
+    "UsageError",
+    "artifact_root_for",
+    "exit_on_usage_error",
+    "grace_seconds",
+    "heartbeat_seconds",
+    "redact",
+    "resolve_tracking_uri",
+    "setup_logging",
+    "sqlite_file",
+    "start_tensorflow",
+    "study_name",
+]

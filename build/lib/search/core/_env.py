@@ -1,0 +1,47 @@
+"""Environment variables the platform reads, checked in one place.
+
+The heartbeat interval and grace period of dead-worker detection come from
+``$SEARCH_HEARTBEAT_SECONDS`` and ``$SEARCH_GRACE_SECONDS`` (defaults 30 and 90 s), so tests need
+not wait minutes.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DEFAULT_HEARTBEAT_SECONDS",
+    "GRACE_ENV",
+    "HEARTBEAT_ENV",
+    "grace_seconds",
+    "heartbeat_seconds",
+]
+
+HEARTBEAT_ENV = "SEARCH_HEARTBEAT_SECONDS"
+GRACE_ENV = "SEARCH_GRACE_SECONDS"
+DEFAULT_HEARTBEAT_SECONDS = 30  # Optuna's own default heartbeat would be 60 s: a dead worker is found sooner
+DEFAULT_GRACE_SECONDS = 90  # three missed beats: a busy machine's slow beat is not taken for a death
+
+
+def _positive_int_env(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"${name} must be a positive whole number of seconds, not {text!r}")
+    return value
+
+
+def heartbeat_seconds() -> int:
+    """How often a running trial shows its worker is alive (``$SEARCH_HEARTBEAT_SECONDS``, 30)."""
+    return _positive_int_env(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_SECONDS)
+
+
+def grace_seconds() -> int:
+    """Silence after which a running trial is failed (``$SEARCH_GRACE_SECONDS``, 90)."""
+    return _positive_int_env(GRACE_ENV, DEFAULT_GRACE_SECONDS)

@@ -1,0 +1,86 @@
+"""What the user chose: :class:`SearchSettings`, one field per option of ``search.run``.
+
+Process plumbing (which invocation a worker belongs to, when the parent's clock started) is not a
+user's choice and lives with the processes (:mod:`search.execution`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.core._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE
+
+__all__ = [
+    "ENGINES",
+    "OBJECTIVE_NAMES",
+    "PRUNER_NAMES",
+    "SAMPLER_NAMES",
+    "TUNER_NAMES",
+    "SearchSettings",
+    "study_name",
+]
+
+# The names the options take, kept here so that ``--help`` needs neither Optuna nor TensorFlow;
+# the factories (search.samplers, search.pruners, search.engines) are checked against them by tests.
+SAMPLER_NAMES = ("cmaes", "gp", "nsga2", "prior", "qmc", "random", "tpe")
+PRUNER_NAMES = ("hyperband", "median", "none", "successive-halving")
+OBJECTIVE_NAMES = ("accuracy", "time", "params")
+ENGINES = ("optuna", "keras-tuner")
+TUNER_NAMES = ("hyperband", "bayesian", "random")
+
+
+def study_name(family: str, dataset: str, engine: str = "optuna", tuner: str = "hyperband") -> str:
+    """The default study name: ``FAMILY-DATASET``, with ``-kt-TUNER`` for keras-tuner's studies."""
+    name = f"{family}-{Path(dataset).stem}"
+    return f"{name}-kt-{tuner}" if engine == "keras-tuner" else name
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything ``python -m search.run`` takes; see ``--help`` for each."""
+
+    family: str
+    dataset: str | None = None  # None: the family's default data set
+    study_name: str | None = None  # None: "<family>-<dataset>"
+    storage: str = DEFAULT_STORAGE
+    artifacts: str = DEFAULT_OPTUNA_ARTIFACTS  # Optuna artifact store: the best models
+    n_trials: int | None = 20
+    timeout: float | None = None  # seconds
+    trial_timeout: float | None = None  # per trial, seconds; None: a quarter of --timeout, if any
+    max_epochs: int = 10
+    sampler: str = "tpe"
+    pruner: str = "successive-halving"  # one bracket; a tie with the best is kept (search.pruners)
+    seed: int | None = None
+    val_fraction: float = 0.1
+    limit: int | None = None
+    enqueue_presets: bool = False
+    objectives: tuple[str, ...] = ("accuracy",)
+    verbose: bool = False
+    evaluate: bool = True  # evaluate the best configuration on the test set at the end
+    refit: bool = False  # train the best configuration again on train + val, within --timeout
+    ensemble: int = 1  # the final model averages up to this many picks of the best trials
+    threads: int | None = None  # TensorFlow intra-op threads (None: TensorFlow's default)
+    tracking_uri: str | None = None  # MLflow; None: $MLFLOW_TRACKING_URI or sqlite in mlruns/
+    track: bool = True  # log to MLflow
+    workers: int = 1  # worker processes on this machine
+    gpus: bool = False  # give each worker its own GPU (CUDA_VISIBLE_DEVICES)
+    study_trials: int | None = None  # stop when the whole study has this many trials (all machines)
+    jit: bool = False  # XLA-compile every model's training step
+    mixed_precision: bool = False  # float16 compute on GPUs (ignored on CPUs, with a warning)
+    engine: str = "optuna"  # or "keras-tuner" (search.engines)
+    tuner: str = "hyperband"  # keras-tuner's algorithm: hyperband, bayesian or random
+
+    @property
+    def dataset_name(self) -> str:
+        """``--dataset``, or the family's default data set."""
+        if self.dataset is not None:
+            return self.dataset
+        from spaces import get_space  # spaces imports Keras: only when no data set was named
+
+        return get_space(self.family).default_dataset
+
+    @property
+    def resolved_study_name(self) -> str:
+        """``--study-name``, or :func:`study_name` of the family and data set."""
+        return self.study_name or study_name(self.family, self.dataset_name, self.engine, self.tuner)

@@ -1,0 +1,245 @@
+"""keras-tuner as a second search engine over the same spaces, recorded like the Optuna engine.
+
+keras-tuner chooses the values (its Hyperband, Bayesian optimisation or random search oracle);
+everything else is the platform's: the space module samples through :class:`KerasTunerParams`
+(the same ``Space.sample`` as with an Optuna trial), and every keras-tuner trial becomes an
+Optuna trial of its own study (``<family>-<dataset>-kt-<tuner>``), queued with keras-tuner's
+values (``study.enqueue_trial`` then ``study.ask``), trained by the same :class:`~search.trials.Objective` with the
+same observers. So MLflow, optuna-dashboard, ``search.compare`` and ``search.report`` see the
+two engines' studies side by side, and the summary and the test evaluation are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+import optuna
+
+from search.compat import keras_tuner_debug
+from search.core import SearchClock
+from search.execution import (
+    Prepared,
+    enqueue_and_announce,
+    finish_search,
+    make_clock,
+    make_objective,
+)
+from search.final import SearchSummary
+from search.trials import Objective, ObserverGroup, OptunaArtifacts, ProgressPrinter, TrialObserver
+from spaces import FloatParam, IntParam, Param, ParamSource, Space
+
+__all__ = ["KerasTunerParams", "run_keras_tuner"]
+
+_log = logging.getLogger("search")
+
+class KerasTunerParams(ParamSource):
+    """A space's parameters from keras-tuner's ``HyperParameters``, remembering which it asked for.
+
+    Args:
+        hp: the trial's hyperparameters; asking registers a parameter with keras-tuner.
+    """
+
+    def __init__(self, hp: kt.HyperParameters) -> None:
+        self.hp = hp
+        self.asked: dict[str, Param] = {}
+        self.values: dict[str, Any] = {}  # what the space was given, by name
+
+    def _get(self, param: Param) -> Any:
+        self.asked[param.name] = param
+        if isinstance(param, IntParam):
+            # keras-tuner's step on a log scale is a factor: no step there
+            step = None if param.log else param.step
+            sampling = "log" if param.log else "linear"
+            value = self.hp.Int(param.name, param.low, param.high, step=step, sampling=sampling)
+        elif isinstance(param, FloatParam):
+            sampling = "log" if param.log else "linear"
+            value = self.hp.Float(param.name, param.low, param.high, step=param.step, sampling=sampling)
+        elif set(param.choices) == {False, True} and all(isinstance(c, bool) for c in param.choices):
+            value = self.hp.Boolean(param.name)  # keras-tuner's Choice would hand back 0 and 1
+        else:
+            value = self.hp.Choice(param.name, list(param.choices))
+        self.values[param.name] = param.check(value)  # plain Python values, in range
+        return self.values[param.name]
+
+
+class _SpaceHyperModel(kt.HyperModel):
+    """The space as keras-tuner's ``HyperModel`` (used by keras-tuner to discover the space)."""
+
+    def __init__(self, space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__(name=space.name)
+        self.space, self.input_shape, self.num_classes = space, input_shape, num_classes
+
+    def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
+        """Declare every parameter the space can ask for, conditional ones included.
+
+        keras-tuner otherwise learns a define-by-run space from the builds it sees, so a branch
+        first taken in trial k (the fourth block's filters, say) would get keras-tuner's default
+        value until then. Declared up front, the oracle chooses them all from the first trial;
+        the space's own control flow decides which of them a trial uses.
+        """
+        source = KerasTunerParams(hp)
+        for param in self.space.describe().values():
+            source._get(param)
+
+    def build(self, hp: kt.HyperParameters) -> Any:
+        candidate = self.space.sample(KerasTunerParams(hp))
+        model = self.space.build_model(candidate, self.input_shape, self.num_classes)
+        self.space.compile(model, candidate)
+        return model
+
+
+class _BudgetSpent(kt.errors.FatalError):
+    """Raised before a trial starts when the invocation's trials or time are used up."""
+
+
+class _PlatformTuner(kt.Tuner):
+    """A keras-tuner ``Tuner`` whose trials are the platform's trials (see the module docstring).
+
+    Only :meth:`run_trial` is overridden — keras-tuner's documented extension point.
+    """
+
+    def __init__(
+        self,
+        oracle: kt.Oracle,
+        hypermodel: _SpaceHyperModel,
+        *,
+        study: optuna.Study,
+        objective: Objective,
+        n_trials: int | None,
+        clock: SearchClock,
+        directory: str,
+        project_name: str,
+    ) -> None:
+        super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name)
+        self.study, self.objective = study, objective
+        self.n_trials, self.clock = n_trials, clock
+        self.started = 0
+        self.progress = ProgressPrinter()
+
+    def run_trial(self, trial: kt.engine.trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        if (self.n_trials is not None and self.started >= self.n_trials) or self.clock.search_over():
+            raise _BudgetSpent("budget spent")
+        self.started += 1
+        hp = trial.hyperparameters
+        source = KerasTunerParams(hp)
+        self.hypermodel.space.sample(source)  # which parameters this point uses, and their values
+        values = source.values
+        epochs = int(hp.values.get("tuner/epochs", self.objective.max_epochs))
+        # keras-tuner's point goes through Optuna's queue, so the objective's suggest_* calls
+        # return keras-tuner's values and the trial is stored like any other
+        attrs: dict[str, Any] = {"engine": "keras-tuner", "keras_tuner_trial": str(trial.trial_id)}
+        if "tuner/epochs" in hp.values:  # Hyperband's bracket: this trial's epochs
+            attrs["keras_tuner_epochs"] = epochs
+        optuna_trial = self._ask(values, attrs)
+        objective = replace(self.objective, max_epochs=min(epochs, self.objective.max_epochs))
+        try:
+            value = objective(optuna_trial)
+        except optuna.TrialPruned:
+            frozen = self.study.tell(optuna_trial, state=optuna.trial.TrialState.PRUNED)
+            self.progress(self.study, frozen)
+            partial = frozen.user_attrs.get("val_accuracy")
+            if partial is None:
+                raise kt.errors.FailedTrialError("over its time budget before an epoch ended") from None
+            return {"val_accuracy": float(partial)}
+        except Exception as exc:
+            frozen = self.study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
+            self.progress(self.study, frozen)
+            raise kt.errors.FailedTrialError(str(exc)) from exc
+        frozen = self.study.tell(optuna_trial, value)
+        self.progress(self.study, frozen)
+        return {"val_accuracy": float(value)}  # type: ignore[arg-type]
+
+    def _ask(self, values: dict[str, Any], attrs: dict[str, Any]) -> optuna.Trial:
+        """A new Optuna trial holding keras-tuner's values (queued, then asked for).
+
+        ``study.ask`` takes the oldest waiting trial of the study; one left waiting by an earlier
+        invocation that died between queueing and asking is not this keras-tuner trial, so it is
+        recorded as failed (with the reason) and the next one is taken.
+        """
+        self.study.enqueue_trial(values, user_attrs=attrs)
+        while True:
+            with warnings.catch_warnings():  # Optuna would like optimize() for its heartbeat thread
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                optuna_trial = self.study.ask()
+            # (a retried keras-tuner trial has the same id and the same values)
+            if optuna_trial.user_attrs.get("keras_tuner_trial") == attrs["keras_tuner_trial"]:
+                return optuna_trial
+            optuna_trial.set_user_attr("fail_reason", "left waiting by an earlier keras-tuner invocation")
+            self.study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
+
+
+#: random points before keras-tuner's Bayesian optimisation fits its Gaussian process — Optuna
+#: TPE's ``n_startup_trials`` (keras-tuner's default, 3 per dimension, would be 126 for ``cnn``)
+BAYESIAN_INITIAL_POINTS = 10
+
+
+def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
+    """keras-tuner's oracle for ``--tuner``, unbounded: the invocation's budget stops it."""
+    objective = kt.Objective("val_accuracy", direction="max")
+    # a failed point (an invalid combination) is a result, not a reason to stop the search;
+    # keras-tuner reads a seed of 0 as no seed (``seed or random.randint(1, 10000)``), so every
+    # seed is shifted by one: ``--seed 0`` then fixes keras-tuner's draws as it fixes Optuna's
+    common: dict[str, Any] = {
+        "seed": None if seed is None else seed + 1,
+        "max_consecutive_failed_trials": 1_000_000,
+    }
+    if name == "hyperband":  # brackets over and over (hyperband_iterations=None: no end)
+        return kt.oracles.HyperbandOracle(
+            objective, max_epochs=max_epochs, factor=3, hyperband_iterations=None, **common
+        )
+    if name == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(
+            objective, max_trials=None, num_initial_points=BAYESIAN_INITIAL_POINTS, **common
+        )
+    return kt.oracles.RandomSearchOracle(objective, max_trials=None, **common)
+
+
+def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = None) -> SearchSummary:
+    """Run one invocation with keras-tuner choosing the values; summarise it like the Optuna engine."""
+    s, study = prepared.settings, prepared.study
+    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
+    enqueue_and_announce(prepared, searcher=f"keras-tuner {s.tuner}")
+    clock = make_clock(prepared)
+    objective = make_objective(prepared, group, clock, prune=False)  # keras-tuner's Hyperband stops trials itself
+    data = prepared.data
+    hypermodel = _SpaceHyperModel(prepared.space, data.x_train.shape[1:], data.num_classes)
+    directory = Path(s.artifacts).parent / "keras-tuner"
+    tuner = _PlatformTuner(
+        _oracle(s.tuner, s.max_epochs, s.seed),
+        hypermodel,
+        study=study,
+        objective=objective,
+        n_trials=s.n_trials,
+        clock=clock,
+        directory=str(directory),
+        project_name=study.study_name,
+    )
+    if s.n_trials is not None:
+        # the oracle reloaded the trials of earlier invocations: this one may start n_trials more
+        tuner.oracle.max_trials = len(tuner.oracle.trials) + s.n_trials
+    before = len(study.get_trials(deepcopy=False))
+    group.on_search_start(study)
+    start = time.perf_counter()
+    interrupted = False
+    try:  # our progress line and the trial's fail_reason say a failure in one line
+        with keras_tuner_debug(s.verbose):
+            tuner.search(verbose=1 if s.verbose else 0)  # our progress lines, not keras-tuner's
+    except _BudgetSpent:
+        pass
+    except KeyboardInterrupt:
+        interrupted = True
+        _log.warning("interrupted: run the same command to resume")
+    return finish_search(
+        prepared,
+        group,
+        trials_this_run=len(study.get_trials(deepcopy=False)) - before,
+        wall_seconds=time.perf_counter() - start,
+        interrupted=interrupted,
+        clock=clock,
+    )

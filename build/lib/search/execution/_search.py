@@ -1,0 +1,204 @@
+"""Running one search in this process: the clock, the objective, the trial loop, the final model.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import optuna
+
+from search.core import SearchClock, redact
+from search.execution._prepare import Prepared
+from search.execution._presets import enqueue_presets
+from search.final import (
+    LIBRARY_FACTOR,
+    SearchSummary,
+    build_ensemble,
+    evaluate_best,
+    refit,
+    refit_reserve,
+    save_ensemble,
+    summarize,
+)
+from search.storages import ClaimLock
+from search.tracking import TrialRunCloser
+from search.training import Checkpoints, device_description
+from search.trials import (
+    Objective,
+    ObserverGroup,
+    OptunaArtifacts,
+    ProgressPrinter,
+    TrialBudget,
+    TrialObserver,
+    run_trials,
+)
+
+__all__ = ["enqueue_and_announce", "finish_search", "make_clock", "make_objective", "run_search"]
+
+_log = logging.getLogger("search")
+
+#: epochs without a better validation accuracy after which a multi-objective trial stops
+MULTI_OBJECTIVE_PATIENCE = 2
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
+def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | None = None) -> None:
+    """Queue the presets (``--enqueue-presets``) and log the start-up line, once per invocation.
+
+    Args:
+        workers: how the work is spread, e.g. ``", 2 workers x 1 threads"`` (empty: one process).
+        searcher: who chooses the trials (default: the sampler and the pruner).
+    """
+    s, study = prepared.settings, prepared.study
+    if s.enqueue_presets:
+        data = prepared.data
+        queued = enqueue_presets(study, prepared.space, s.dataset_name, data.input_shape, data.num_classes)
+        if queued:
+            _log.info("enqueued presets: %s", ", ".join(queued))
+    pruner = "none" if len(s.objectives) > 1 else s.pruner
+    _log.info(
+        "study %s: %s on %s%s, %s, %s, storage %s",
+        study.study_name,
+        s.family,
+        prepared.data.summary(),
+        workers,
+        device_description(),
+        searcher or f"sampler {s.sampler}, pruner {pruner}",
+        redact(s.storage),
+    )
+
+
+def make_clock(prepared: Prepared) -> SearchClock:
+    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time."""
+    s, started = prepared.settings, prepared.invocation.started
+    reserve = (lambda: refit_reserve(prepared.study, prepared.data)) if s.refit else None
+    if started is None:
+        return SearchClock(s.timeout, reserve)
+    return SearchClock(s.timeout, reserve, started=started)
+
+
+def make_objective(
+    prepared: Prepared,
+    group: ObserverGroup,
+    clock: SearchClock,
+    *,
+    prune: bool | None = None,
+) -> Objective:
+    """The objective of a prepared search (``prune``: report epochs to the pruner; default: when
+    the study has one objective and a pruner); no trial trains past ``clock``'s search end."""
+    s = prepared.settings
+    multi = len(s.objectives) > 1
+    return Objective(
+        space=prepared.space,
+        data=prepared.data,
+        max_epochs=s.max_epochs,
+        observers=group,
+        artifact_store=prepared.artifact_store,
+        verbose=s.verbose,
+        objectives=s.objectives,
+        prune=(not multi and s.pruner != "none") if prune is None else prune,
+        trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
+        search_end=clock.search_end,
+        checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
+        patience=MULTI_OBJECTIVE_PATIENCE if multi else None,
+        jit=s.jit,
+        keep_models=LIBRARY_FACTOR * s.ensemble if s.ensemble > 1 else 1,
+        seed=s.seed,
+    )
+
+
+def run_search(
+    prepared: Prepared, observers: list[TrialObserver] | None = None
+) -> SearchSummary:
+    """Run the trials of one invocation and return its summary (test evaluation included)."""
+    s, study = prepared.settings, prepared.study
+    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
+    if not prepared.invocation.is_worker:  # the parent of --workers did both
+        enqueue_and_announce(prepared)
+    clock = make_clock(prepared)
+    objective = make_objective(prepared, group, clock)
+    lock = ClaimLock(s.storage, study.study_name)
+    before = _finished(study)
+    group.on_search_start(study)
+    start = time.perf_counter()
+    interrupted = False
+    try:  # counts trials atomically across workers; failed trials never stop the study
+        run_trials(
+            study,
+            objective,
+            TrialBudget.of(s, prepared.invocation.run_tag),
+            lock,
+            clock=clock,
+            callbacks=[ProgressPrinter()],
+            on_interrupted=[TrialRunCloser(s.tracking_uri)],
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        if not prepared.invocation.is_worker:
+            _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
+    finally:
+        lock.close()
+    return finish_search(
+        prepared,
+        group,
+        trials_this_run=_finished(study) - before,
+        wall_seconds=time.perf_counter() - start,
+        interrupted=interrupted,
+        clock=clock,
+    )
+
+
+def finish_search(
+    prepared: Prepared,
+    group: ObserverGroup,
+    *,
+    trials_this_run: int,
+    wall_seconds: float,
+    interrupted: bool,
+    clock: SearchClock,
+) -> SearchSummary:
+    """Summarise the study, refit (``--refit``) its best configuration, average the best models
+    (``--ensemble``), evaluate the final model on the test set, tell the observers.
+
+    Raises:
+        KeyboardInterrupt: again, after the observers heard of it, when ``interrupted``.
+    """
+    s, study = prepared.settings, prepared.study
+    summary = summarize(
+        study,
+        family=s.family,
+        dataset=s.dataset_name,
+        trials_this_run=trials_this_run,
+        wall_seconds=wall_seconds,
+        objectives=s.objectives,
+    )
+    best = summary.most_accurate() if summary.best and not interrupted else None
+    space, data, store = prepared.space, prepared.data, prepared.artifact_store
+    final = ensemble = None
+    if best is not None and not prepared.invocation.is_worker:  # the parent refits and averages, once
+        if s.refit:
+            final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit)
+        if s.ensemble > 1:
+            ensemble = build_ensemble(
+                study, best, data, store, size=s.ensemble, refit_model=final.model if final else None
+            )
+        if ensemble is not None:
+            _log.info(
+                "ensemble of %s: validation accuracy %.4f (trial %d alone: %.4f)",
+                ensemble.describe(), ensemble.val_accuracy, best.number, ensemble.best_val_accuracy,
+            )  # fmt: skip
+            save_ensemble(study, ensemble, store)
+    if best is not None and s.evaluate:
+        summary.evaluation = evaluate_best(
+            study, best, space, data, max_epochs=s.max_epochs, artifact_store=store, final=final, ensemble=ensemble
+        )
+    summary.interrupted = interrupted
+    group.on_search_end(study, summary)
+    if interrupted:
+        raise KeyboardInterrupt
+    return summary

@@ -1,0 +1,142 @@
+"""The final model (``--refit``): the best configuration trained again on every labelled image.
+
+A search chooses a configuration and its epoch count on the validation split. Once they are
+chosen, the validation images need not be held out any more: training the configuration again on
+the training and validation splits together (10% more images by default) gives the final model,
+as keras-tuner's guide advises ("retrain the model with the entire dataset"). The test split is
+still touched once, after. Within ``--timeout`` the refit is budgeted: the search ends early enough
+to leave it the time the best trial's measured pace says it needs (:func:`refit_reserve`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import optuna
+from optuna.artifacts import upload_artifact
+from optuna.trial import FrozenTrial, TrialState
+
+from search.data import Dataset
+from search.training import FinalFit, fit_final
+from spaces import Space
+
+__all__ = ["FINAL_MODEL_ATTR", "RefitPlan", "plan_refit", "refit", "refit_reserve"]
+
+_log = logging.getLogger("search")
+
+#: the study user attribute describing the final model: its artifact, trial, epochs and images
+FINAL_MODEL_ATTR = "final_model"
+
+#: the refit's time estimate is the trial's pace times this: on this 2-core machine single epochs
+#: of one model took from 42 s to 81 s, and the refit builds its model and copies the data first
+SAFETY = 1.25
+
+
+@dataclass(frozen=True)
+class RefitPlan:
+    """How the final model of one trial's configuration is trained."""
+
+    trial: int
+    epochs: int  # the epoch of the trial's best validation accuracy; all it planned if its
+    # time budget stopped it while it was still improving
+    schedule_epochs: int  # the trial's planned epochs: the learning-rate schedule spans them, as in the trial
+    seconds: float  # expected wall time: the trial's seconds per epoch, scaled by the extra images
+
+
+def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
+    """The refit of ``trial``'s configuration, or None when the trial did not record its pace."""
+    attrs = trial.user_attrs
+    per_epoch, best, planned = (attrs.get(k) for k in ("seconds_per_epoch", "best_epoch", "epochs_planned"))
+    if not (per_epoch and best and planned):
+        return None
+    epochs = int(best)
+    if attrs.get("stopped_by_time_budget") and best == attrs.get("epochs_run"):
+        epochs = int(planned)
+    scale = (len(data.y_train) + len(data.y_val)) / len(data.y_train)
+    return RefitPlan(trial.number, epochs, int(planned), float(per_epoch) * epochs * scale * SAFETY)
+
+
+def refit_reserve(study: optuna.Study, data: Dataset) -> float:
+    """Seconds to keep for refitting the study's best trial so far (0 before one completes)."""
+    complete = study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
+    if not complete:
+        return 0.0
+    best = max(complete, key=lambda t: t.values[0])
+    plan = plan_refit(best, data)
+    return plan.seconds if plan is not None else 0.0
+
+
+def refit(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    space: Space,
+    data: Dataset,
+    *,
+    end: float | None,
+    artifact_store: Any | None,
+    jit: bool = False,
+) -> FinalFit | None:
+    """Train ``trial``'s configuration on every labelled image and keep it as the study's final model.
+
+    Args:
+        study: the study; its :data:`FINAL_MODEL_ATTR` names the model afterwards.
+        trial: the trial whose configuration and epochs are trained again.
+        space: its family.
+        data: the data set.
+        end: when the invocation must be done (``time.monotonic``; None: no limit). A refit that
+            is not expected to end by then does not start; one that overruns stops at ``end``.
+        artifact_store: where the final model is kept (None: not kept).
+        jit: compile the training step with XLA.
+
+    Returns:
+        The final fit, or None when there was no time for it or the trial did not record its pace
+        (the trial's own model is then the final one; a warning says why).
+    """
+    plan = plan_refit(trial, data)
+    if plan is None:
+        _log.warning("trial %d recorded no training pace; its own model is the final one", trial.number)
+        return None
+    left = None if end is None else end - time.monotonic()
+    if left is not None and left < plan.seconds / SAFETY:
+        _log.warning(
+            "no time left to refit trial %d (needs about %.0fs, %.0fs left); its own model is the final one",
+            trial.number, plan.seconds / SAFETY, max(0.0, left),
+        )  # fmt: skip
+        return None
+    _log.info(
+        "refitting trial %d on %d images (training + validation) for %d epochs, about %.0fs",
+        trial.number, len(data.y_train) + len(data.y_val), plan.epochs, plan.seconds / SAFETY,
+    )  # fmt: skip
+    candidate = space.from_params(trial.params)
+    fit = fit_final(
+        space, candidate, data, epochs=plan.epochs, schedule_epochs=plan.schedule_epochs, deadline=end, jit=jit
+    )  # fmt: skip
+    if not fit.finished:
+        _log.warning(
+            "the refit of trial %d ran out of time after %d of %d epochs; its own model is the final one",
+            trial.number, fit.epochs_run, plan.epochs,
+        )  # fmt: skip
+        return None
+    attr: dict[str, Any] = {
+        "trial": trial.number,
+        "epochs": fit.epochs_run,
+        "images": fit.images,
+        "seconds": round(fit.train_seconds, 3),
+    }
+    if artifact_store is not None:
+        attr["artifact_id"] = _save(study, fit.model, artifact_store)
+    study.set_user_attr(FINAL_MODEL_ATTR, attr)
+    return fit
+
+
+def _save(study: optuna.Study, model: keras.Model, store: Any) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "final-model.keras"
+        model.save(path)
+        return str(upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))

@@ -1,0 +1,156 @@
+"""``python -m search.run --study FAMILY``: search a model family's space with Optuna.
+
+Running the same command again resumes the same study. See ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from search.cli import ArgumentParser, duration
+from search.core import (
+    DEFAULT_OPTUNA_ARTIFACTS,
+    DEFAULT_STORAGE,
+    ENGINES,
+    PRUNER_NAMES,
+    SAMPLER_NAMES,
+    TUNER_NAMES,
+    SearchSettings,
+    UsageError,
+    exit_on_usage_error,
+    setup_logging,
+    start_tensorflow,
+)
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+_log = logging.getLogger("search")
+
+
+#: the built-in families, named here so that ``--help`` needs no Keras (a test checks them)
+FAMILY_NAMES = ("cnn", "lenet", "resnet", "rnn", "cifar_cnn")
+
+
+def build_parser() -> ArgumentParser:
+    """The command line of ``search.run``."""
+    p = ArgumentParser(
+        prog="python -m search.run",
+        description="Search hyperparameters of a Keras model family with Optuna; "
+        "the same command resumes the study.",
+    )
+    p.add_argument("--study", required=True, metavar="FAMILY", help=f"model family: {', '.join(FAMILY_NAMES)}")
+    p.add_argument("--show-space", action="store_true", help="print the family's parameters, ranges and presets, then exit")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", help="fashion_mnist (default), mnist, cifar10, a .npz file or an image folder")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the training set (default 0.1)")
+    g.add_argument("--limit", type=int, help="train on a stratified subset of this many images (quick runs)")
+    g = p.add_argument_group("search")
+    g.add_argument("--n-trials", type=int, help="trials to run in this invocation, over all its workers (default 20; with --timeout, none)")
+    g.add_argument("--study-trials", type=int, metavar="N", help="run until the whole study has N trials, whoever runs them (several machines)")
+    g.add_argument("--timeout", type=duration, help="the invocation's time budget: 600, 20m, 2h; no trial starts or trains past it (with --refit, the refit fits in it too)")
+    g.add_argument("--trial-timeout", type=duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
+    g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
+    g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
+    g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe; prior draws around the documents' presets and the best trials so far (PriorBand-like)")
+    g.add_argument("--pruner", choices=PRUNER_NAMES, default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
+    g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
+    g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
+    g.add_argument("--refit", action="store_true", help="train the best configuration again on training + validation images for its best epoch count; that is the final model")
+    g.add_argument("--ensemble", type=int, default=1, metavar="N", help="the final model averages the predictions of up to N picks of the best trials' models, chosen on validation images (default 1: the best model alone)")
+    g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
+    g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
+    g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
+    g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: the cores shared by the workers)")
+    g.add_argument("--workers", type=int, default=1, help="worker processes on this machine, all on the same study (default 1)")
+    g.add_argument("--gpus", action="store_true", help="give each worker its own GPU (CUDA_VISIBLE_DEVICES)")
+    g = p.add_argument_group("storage and tracking")
+    g.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    g.add_argument("--study-name", help="default: FAMILY-DATASET (with keras-tuner: FAMILY-DATASET-kt-TUNER)")
+    g.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"folder for the best models (default {DEFAULT_OPTUNA_ARTIFACTS})")
+    g.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+    g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
+    g.add_argument("--verbose", action="store_true", help="show Keras' per-epoch output")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    """Turn parsed arguments into :class:`SearchSettings`: an option sets the field of its own
+    name; the few that differ are named here.
+
+    Raises:
+        UsageError: both ``--n-trials`` and ``--study-trials``.
+    """
+    n_trials = args.n_trials
+    if args.study_trials is not None and n_trials is not None:
+        raise UsageError("give --n-trials (this invocation) or --study-trials (the whole study), not both")
+    if n_trials is None and args.timeout is None and args.study_trials is None:
+        n_trials = 20
+    same = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchSettings) if hasattr(args, f.name)}
+    return SearchSettings(
+        **{
+            **same,
+            "family": args.study,
+            "n_trials": n_trials,
+            "objectives": tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+            "evaluate": not args.no_test,
+            "track": not args.no_mlflow,
+        }
+    )
+
+
+def show_space(family: str) -> None:
+    """Print a family's parameters with their ranges, then its presets."""
+    from spaces import get_space
+
+    space = get_space(family)
+    _log.info("%s: %s (default data set %s)", space.name, space.summary, space.default_dataset)
+    params = space.describe()
+    width = max(len(n) for n in params)
+    for name, param in params.items():
+        _log.info("  %s  %s", name.ljust(width), param.describe())
+    _log.info("presets:")
+    for preset in space.presets.values():
+        count = f", {preset.param_count:,} params" if preset.param_count else ""
+        _log.info("  %s (document %s, %s%s): %s", preset.name, preset.source, preset.dataset, count, preset.description)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
+    setup_logging(args.verbose)
+    with exit_on_usage_error("search.run"):
+        if args.show_space:
+            try:
+                show_space(args.study)
+            except KeyError as exc:
+                raise UsageError(exc.args[0]) from None
+            return 0
+        settings = settings_from_args(args)
+        from search.engines import run_keras_tuner  # TensorFlow, Optuna and MLflow: after --help
+        from search.execution import prepare, run_search, run_workers
+        from search.tracking import observers_for
+
+        prepared = prepare(settings)
+        try:
+            if settings.engine == "keras-tuner":
+                summary = run_keras_tuner(prepared, observers_for(settings))
+            elif settings.workers > 1:
+                summary = run_workers(prepared, observers_for(settings))
+            else:
+                summary = run_search(prepared, observers_for(settings))
+        except KeyboardInterrupt:
+            return 130
+        for line in summary.lines():
+            _log.info("%s", line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

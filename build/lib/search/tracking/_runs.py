@@ -1,0 +1,51 @@
+"""Closing the MLflow run of a trial that will never end it itself (its worker died, or Ctrl-C)."""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from search.core import resolve_tracking_uri
+
+__all__ = ["MLFLOW_RUN_ATTR", "TrialRunCloser"]
+
+_log = logging.getLogger("search")
+
+#: the trial user attribute in which the MLflow tracker stores the id of the trial's run
+MLFLOW_RUN_ATTR = "mlflow_run_id"
+
+
+class TrialRunCloser:
+    """Ends a trial's MLflow run (user attribute ``mlflow_run_id``) with ``status`` if still running.
+
+    A hook for :func:`search.storages.open_storage` (trials whose worker died) and
+    :func:`search.trials.run_trials` (trials Ctrl-C stopped). Tracking trouble is logged, never
+    raised: it must not stop the search.
+
+    Args:
+        tracking_uri: the MLflow store (None: ``$MLFLOW_TRACKING_URI`` or the default).
+        status: the run's end status.
+    """
+
+    def __init__(self, tracking_uri: str | None, status: str = "KILLED") -> None:
+        self.tracking_uri = tracking_uri
+        self.status = status
+
+    def __call__(self, trial: FrozenTrial | optuna.trial.Trial) -> bool:
+        """Returns True when a running run was closed."""
+        run_id = trial.user_attrs.get(MLFLOW_RUN_ATTR)
+        if not run_id:
+            return False
+        try:
+            from mlflow import MlflowClient  # slow to import: only when a run must be closed
+
+            client = MlflowClient(tracking_uri=resolve_tracking_uri(self.tracking_uri))
+            if client.get_run(str(run_id)).info.status != "RUNNING":
+                return False
+            client.set_terminated(str(run_id), self.status)
+        except Exception as exc:
+            _log.warning("could not close MLflow run %s of trial %d: %s", run_id, trial.number, exc)
+            return False
+        return True

@@ -1,0 +1,44 @@
+"""Trials: the objective that trains one sampled candidate, what it records, which models it
+keeps, the observers it tells, and the loop every worker runs."""
+
+from search.trials._artifacts import OptunaArtifacts, load_model_artifact
+from search.trials._keeper import ModelKeeper
+from search.trials._loop import INTERRUPTED_REASON, RUN_ATTR, WORKER_ATTR, TrialBudget, run_trials
+from search.trials._objective import Objective
+from search.trials._observers import ObserverGroup, TrialObserver, TrialOutcome, TrialStart
+from search.trials._progress import ProgressPrinter, format_value, trial_line
+from search.trials._records import (
+    CANNOT_BE_BUILT,
+    MODEL_ARTIFACT_ATTR,
+    OBJECTIVES,
+    failure_reason,
+    metrics_of,
+    record_partial,
+    record_result,
+)
+
+__all__ = [
+    "CANNOT_BE_BUILT",
+    "INTERRUPTED_REASON",
+    "MODEL_ARTIFACT_ATTR",
+    "OBJECTIVES",
+    "RUN_ATTR",
+    "WORKER_ATTR",
+    "ModelKeeper",
+    "Objective",
+    "ObserverGroup",
+    "OptunaArtifacts",
+    "ProgressPrinter",
+    "TrialBudget",
+    "TrialObserver",
+    "TrialOutcome",
+    "TrialStart",
+    "failure_reason",
+    "format_value",
+    "load_model_artifact",
+    "metrics_of",
+    "record_partial",
+    "record_result",
+    "run_trials",
+    "trial_line",
+]

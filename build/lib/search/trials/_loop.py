@@ -1,0 +1,246 @@
+"""The trial loop every worker runs: claim a trial, train it with a heartbeat, store its state.
+
+**Counting trials exactly.** Every worker starts its trials through :func:`run_trials`, which
+takes a lock shared by all workers of the study (:class:`~search.storages.ClaimLock`), counts the
+trials already started, and only then asks Optuna for a trial (which pops a queued preset or retry
+first). Counting and starting are one step for all workers on all machines, so ``--n-trials`` and
+``--study-trials`` are never overshot. What counts: every started trial (running, complete, pruned
+or failed) except one that was retried (its worker died or the user interrupted it) -- its retry
+takes its place.
+
+* ``--n-trials N``: the trials of this invocation, over all its workers (tagged with a run id).
+* ``--study-trials N``: the trials of the whole study, whoever runs them (several machines).
+
+When the count is reached but trials are still running elsewhere, a worker waits for them: if
+their worker died, the heartbeat marks them failed and the waiting worker runs the retry.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from search.compat import first_heartbeat, heartbeat_thread
+from search.core import SearchClock, SearchSettings, heartbeat_seconds
+from search.storages import MAX_RETRY, ClaimLock, StaleTrialHook
+
+__all__ = ["INTERRUPTED_REASON", "RUN_ATTR", "WORKER_ATTR", "TrialBudget", "run_trials"]
+
+_log = logging.getLogger("search")
+
+#: user attribute tagging a trial with the invocation (``--n-trials`` counts its own trials)
+RUN_ATTR = "search_run"
+#: user attribute naming the host and process that ran a trial
+WORKER_ATTR = "worker"
+#: the ``fail_reason`` of a trial that Ctrl-C stopped
+INTERRUPTED_REASON = "interrupted by the user"
+
+
+@dataclass(frozen=True)
+class TrialBudget:
+    """How many trials to start: ``limit``, counted over one invocation's ``run`` or the study.
+
+    Args:
+        limit: trials to start (None: no limit, e.g. only ``--timeout``).
+        run: the invocation's id, stored in each trial it starts (user attribute ``search_run``).
+        whole_study: count every trial of the study (``--study-trials``), not only the run's.
+    """
+
+    limit: int | None
+    run: str
+    whole_study: bool = False
+
+    @classmethod
+    def of(cls, settings: SearchSettings, run: str) -> TrialBudget:
+        """The budget ``settings`` asks for (``--study-trials`` or ``--n-trials``) of invocation ``run``."""
+        if settings.study_trials is not None:
+            return cls(settings.study_trials, run, whole_study=True)
+        return cls(settings.n_trials, run)
+
+    def mine(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` belongs to what this budget counts."""
+        return self.whole_study or trial.user_attrs.get(RUN_ATTR) == self.run
+
+    def counted(self, trials: Sequence[FrozenTrial]) -> int:
+        """Started trials that count: not waiting, and not replaced by a retry."""
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+        return sum(
+            t.state != TrialState.WAITING and t.number not in retried and self.mine(t)
+            for t in trials
+        )
+
+    def running(self, trials: Sequence[FrozenTrial]) -> int:
+        """Counted trials still running (possibly on a worker that died)."""
+        return sum(t.state == TrialState.RUNNING and self.mine(t) for t in trials)
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Fail trials whose worker stopped sending heartbeats (and queue their retries)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _claim(
+    study: optuna.Study, budget: TrialBudget, lock: ClaimLock
+) -> tuple[optuna.trial.Trial | None, int]:
+    """Start the next trial if the budget allows: ``(trial, 0)``, else ``(None, still running)``."""
+    with lock:
+        trials = study.get_trials(deepcopy=False)
+        if budget.limit is not None and budget.counted(trials) >= budget.limit:
+            return None, budget.running(trials)
+        with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize": this
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")  # loop runs it
+            trial = study.ask()  # a queued preset or retry first, else a new trial
+        first_heartbeat(study, trial)  # a trial without any heartbeat is never found stale
+        trial.set_user_attr(RUN_ATTR, budget.run)
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
+        return trial, 0
+
+
+class _InterruptOnce:
+    """SIGINT raises KeyboardInterrupt once; later ones (a second Ctrl-C, the parent's forward) are
+    ignored, so recording the interrupted trial is not itself interrupted. While ``deferring``
+    (a trial is being started), the interrupt is only noted in ``pending``."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.pending = False
+        self.deferring = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.fired or self.pending:
+            return
+        if self.deferring:
+            self.pending = True
+            return
+        self.fired = True
+        raise KeyboardInterrupt
+
+
+def _record_interrupted(
+    study: optuna.Study, trial: optuna.trial.Trial, on_interrupted: Sequence[StaleTrialHook]
+) -> None:
+    """Store the trial as failed (``interrupted``), tell ``on_interrupted``, queue it again."""
+    trial.set_user_attr("interrupted", True)
+    trial.set_user_attr("fail_reason", INTERRUPTED_REASON)
+    frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    for hook in on_interrupted:
+        hook(frozen)
+    retry = copy.deepcopy(frozen)
+    retry.user_attrs = {
+        k: v for k, v in frozen.user_attrs.items() if k not in ("interrupted", "fail_reason")
+    }
+    optuna.storages.RetryHeartbeatStaleTrialCallback(
+        max_retry=MAX_RETRY, inherit_intermediate_values=True
+    )(study, retry)
+
+
+def _run_one(
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    func: Callable[[optuna.trial.Trial], float | Sequence[float]],
+    interrupt: _InterruptOnce,
+    on_interrupted: Sequence[StaleTrialHook],
+) -> FrozenTrial | None:
+    """Run ``func`` on ``trial`` with Optuna's heartbeat, then store its state, as ``optimize``."""
+    values: float | Sequence[float] | None = None
+    state = TrialState.COMPLETE
+    try:
+        with heartbeat_thread(study, trial):  # as Study.optimize does
+            if interrupt.pending:  # Ctrl-C while the trial was being started
+                interrupt.fired = True
+                raise KeyboardInterrupt
+            values = func(trial)
+    except optuna.TrialPruned:
+        state = TrialState.PRUNED
+    except KeyboardInterrupt:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            _record_interrupted(study, trial, on_interrupted)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+    except Exception as exc:  # the objective recorded the reason; the study goes on
+        state = TrialState.FAIL
+        _log.debug("trial %d failed", trial.number, exc_info=exc)
+    try:
+        if state == TrialState.COMPLETE:
+            return study.tell(trial, values)
+        return study.tell(trial, state=state)
+    except UpdateFinishedTrialError:  # another worker declared it dead meanwhile (heartbeat lost)
+        _log.warning(
+            "trial %d was failed by another worker (heartbeat missed) before it ended", trial.number
+        )
+        return None
+
+
+def run_trials(
+    study: optuna.Study,
+    func: Callable[[optuna.trial.Trial], float | Sequence[float]],
+    budget: TrialBudget,
+    lock: ClaimLock,
+    *,
+    clock: SearchClock | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
+    on_interrupted: Sequence[StaleTrialHook] = (),
+) -> int:
+    """Start trials until ``budget`` is reached or ``clock`` says the search is over; return how many ran.
+
+    Before each trial, stale trials (dead workers) are failed and their retries queued. When the
+    budget is reached while counted trials still run elsewhere, waits for them, so a trial whose
+    worker died is retried rather than lost.
+
+    Args:
+        on_interrupted: told of the trial that Ctrl-C interrupted, once it is stored as failed
+            and before its retry is queued (e.g. to close its MLflow run).
+
+    Raises:
+        KeyboardInterrupt: after recording the running trial as interrupted.
+    """
+    ran = 0
+    handler = _InterruptOnce()
+    previous = (
+        signal.signal(signal.SIGINT, handler)
+        if threading.current_thread() is threading.main_thread()
+        else None
+    )
+    try:
+        while clock is None or not clock.search_over():
+            _fail_stale_trials(study)
+            handler.deferring = True
+            try:
+                trial, running = _claim(study, budget, lock)
+            finally:
+                handler.deferring = False
+            if trial is None:
+                if handler.pending:
+                    raise KeyboardInterrupt
+                if not running:
+                    break
+                time.sleep(
+                    min(5.0, heartbeat_seconds())
+                )  # until they end, or go stale and are retried
+                continue
+            frozen = _run_one(study, trial, func, handler, on_interrupted)
+            ran += 1
+            if frozen is not None:
+                for callback in callbacks:
+                    callback(study, frozen)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return ran

@@ -1,0 +1,235 @@
+"""The Optuna objective: sample a candidate from a space, train it, record what it measured."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import optuna
+
+from search.data import Dataset
+from search.training import (
+    Checkpoints,
+    OverBudget,
+    TrialTimeBudget,
+    device_description,
+    fit_candidate,
+    prepare_model,
+)
+from search.trials._callbacks import EpochForwarder, PruneBeforeLastEpoch
+from search.trials._keeper import ModelKeeper
+from search.trials._observers import ObserverGroup, TrialOutcome, TrialStart
+from search.trials._records import (
+    CANNOT_BE_BUILT,
+    OBJECTIVES,
+    failure_reason,
+    metrics_of,
+    record_partial,
+    record_result,
+)
+from spaces import Candidate, Space, TrialParams, UnbuildableError
+
+__all__ = ["Objective"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Objective:
+    """Trains one candidate per trial; the value is the best validation accuracy over its epochs.
+
+    Args:
+        space: the family searched.
+        data: the data set, loaded once per process and shared by every trial.
+        max_epochs: cap on every candidate's epochs; also Hyperband's maximum resource.
+        observers: console/MLflow observers, called at each step of a trial.
+        artifact_store: where the models of the best trials are kept (Optuna artifacts).
+        verbose: show Keras' per-epoch output.
+        objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
+        prune: report each epoch to Optuna's pruner (single-objective studies only).
+        trial_seconds: stop (prune) a trial still training after this long (None: no limit).
+        search_end: when the search ends (``time.monotonic``; None: never), asked as each trial
+            starts; a trial still training then stops, like one whose ``trial_seconds`` ran out.
+        checkpoints: save the model after every epoch, so a retried trial resumes from its
+            predecessor's last completed epoch; deleted when the trial ends (None: no checkpoints).
+        jit: compile every model's training step with XLA.
+        patience: stop a trial whose validation accuracy has not improved for this many epochs
+            (None: never). Optuna's pruners cannot judge several objectives at once, so
+            multi-objective studies stop hopeless trials this way instead.
+        seed: with ``--seed``, each trial's weights and data order start from ``seed`` plus its
+            number, so the same study trains the same models again (None: fresh randomness).
+        keep_models: keep the model of a trial that is among this many best complete trials when
+            it ends (1: only a new best; more for ``--ensemble``). Multi-objective studies keep
+            the models of trials on the Pareto front.
+    """
+
+    space: Space
+    data: Dataset
+    max_epochs: int
+    observers: ObserverGroup
+    artifact_store: Any | None = None
+    verbose: bool = False
+    objectives: tuple[str, ...] = ("accuracy",)
+    prune: bool = True
+    trial_seconds: float | None = None
+    search_end: Callable[[], float | None] | None = None
+    checkpoints: Checkpoints | None = None
+    patience: int | None = None
+    jit: bool = False  # compile each model's training step with XLA (--jit)
+    keep_models: int = 1  # the models of this many best trials are kept (the ensemble's library)
+    seed: int | None = None  # trial N's Keras/NumPy/Python randomness starts from seed + N
+    keeper: ModelKeeper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keeper = ModelKeeper(self.artifact_store, self.objectives, self.keep_models)
+
+    def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
+        candidate = self.space.sample(TrialParams(trial))
+        epochs = min(candidate.train.epochs, self.max_epochs)
+        trial.set_user_attr("epochs_planned", epochs)
+        trial.set_user_attr("device", device_description())
+        forwarder = EpochForwarder(trial, self.observers)
+        callbacks: list[keras.callbacks.Callback] = [forwarder]
+        resume = self.checkpoints.restore(trial) if self.checkpoints else None
+        saver = None
+        if self.checkpoints is not None:
+            saver = self.checkpoints.callback(trial, resume.history if resume else None)
+            callbacks.append(saver)
+        if self.prune:
+            callbacks.append(PruneBeforeLastEpoch(trial, "val_accuracy"))
+        seconds = self._seconds_allowed()
+        budget = TrialTimeBudget(seconds) if seconds is not None else None
+        if budget is not None:
+            callbacks.append(budget)
+        if self.patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.patience)
+            )
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed + trial.number)
+        initial_epoch = 0
+        if resume is not None:  # a retry of a trial whose worker died: go on where it stopped
+            initial_epoch = min(resume.epoch, epochs - 1)
+            trial.set_user_attr("resumed_from_trial", resume.source_trial)
+            trial.set_user_attr("resumed_from_epoch", initial_epoch)
+        try:
+            if resume is not None:
+                model = resume.model
+            else:
+                model = self._build(candidate)
+            trial.set_user_attr("param_count", int(model.count_params()))
+            self.observers.on_trial_start(
+                TrialStart(
+                    trial=trial,
+                    family=self.space.name,
+                    params=dict(trial.params),
+                    candidate=candidate,
+                    model=model,
+                    epochs=epochs,
+                    preset=trial.user_attrs.get("preset"),
+                )
+            )
+            result = fit_candidate(
+                self.space,
+                candidate,
+                self.data,
+                max_epochs=self.max_epochs,
+                callbacks=callbacks,
+                verbose=self.verbose,
+                model=model,
+                initial_epoch=initial_epoch,
+            )
+        except OverBudget as exc:  # ranked by the sampler below every trial that finished
+            pruned = optuna.TrialPruned(str(exc))
+            self._end_pruned(trial, saver, forwarder.history, pruned)
+            raise pruned from exc
+        except optuna.TrialPruned as pruned:
+            self._end_pruned(trial, saver, forwarder.history, pruned)
+            raise
+        except Exception as exc:
+            reason = failure_reason(exc)
+            trial.set_user_attr("fail_reason", reason)
+            self._end_unfinished(trial, saver, forwarder.history, optuna.trial.TrialState.FAIL, error=reason)
+            raise
+        self._end_checkpoints(trial, saver)
+        if budget is not None and budget.stopped:
+            trial.set_user_attr("stopped_by_time_budget", True)
+        record_result(trial, result)
+        self.keeper.keep_if_good(trial, result)
+        self.observers.on_trial_end(
+            TrialOutcome(
+                trial,
+                optuna.trial.TrialState.COMPLETE,
+                result.val_accuracy,
+                metrics=metrics_of(trial),
+                history=result.history,
+                model=result.model,
+            )
+        )
+        if len(self.objectives) == 1 and self.objectives[0] == "accuracy":
+            return result.val_accuracy
+        attrs = trial.user_attrs
+        return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+
+    def _build(self, candidate: Candidate) -> keras.Model:
+        """The trial's compiled model; a point that cannot be built is pruned, not failed: Optuna's
+        samplers ignore failed trials (and TPE would sample the region again), while TPE ranks a
+        pruned trial with no epoch below every other, as Optuna's maintainers advise for
+        infeasible points (optuna/optuna#566)."""
+        try:
+            return prepare_model(self.space, candidate, self.data, jit=self.jit)
+        except UnbuildableError as exc:
+            raise optuna.TrialPruned(f"{CANNOT_BE_BUILT}: {exc}") from exc
+
+    def _seconds_allowed(self) -> float | None:
+        """How long a trial starting now may train: its own budget, up to the search's end."""
+        end = self.search_end() if self.search_end is not None else None
+        if end is None:
+            return self.trial_seconds
+        left = max(0.0, end - time.monotonic())
+        return left if self.trial_seconds is None else min(self.trial_seconds, left)
+
+    def _end_pruned(
+        self,
+        trial: optuna.trial.Trial,
+        saver: Any,
+        history: dict[str, list[float]],
+        pruned: optuna.TrialPruned,
+    ) -> None:
+        """Record why and after how many epochs a trial was pruned, then end it."""
+        trial.set_user_attr("pruned_reason", str(pruned) or "pruner")
+        done = len(history.get("val_accuracy", []))
+        trial.set_user_attr("pruned_epoch", done)
+        trial.set_user_attr("epochs_run", done)
+        self._end_unfinished(trial, saver, history, optuna.trial.TrialState.PRUNED, pruned_epoch=done)
+
+    def _end_unfinished(
+        self,
+        trial: optuna.trial.Trial,
+        saver: Any,
+        history: dict[str, list[float]],
+        state: optuna.trial.TrialState,
+        *,
+        pruned_epoch: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """A pruned or failed trial: drop its checkpoints, record its epochs, tell the observers."""
+        self._end_checkpoints(trial, saver)
+        record_partial(trial, history)
+        outcome = TrialOutcome(
+            trial, state, None, metrics=metrics_of(trial), history=history, pruned_epoch=pruned_epoch, error=error
+        )
+        self.observers.on_trial_end(outcome)
+
+    def _end_checkpoints(self, trial: optuna.trial.Trial, saver: Any) -> None:
+        """The trial ended (not interrupted): record what checkpoints cost, then delete them."""
+        if self.checkpoints is None:
+            return
+        if saver is not None and saver.seconds:
+            per_epoch = sum(saver.seconds) / len(saver.seconds)
+            trial.set_user_attr("checkpoint_seconds_per_epoch", round(per_epoch, 4))
+        self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
