@@ -18,6 +18,7 @@ import abc
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
 import keras
@@ -65,12 +66,15 @@ class Space(abc.ABC, Generic[A]):
     name: ClassVar[str]
     summary: ClassVar[str]
     default_dataset: ClassVar[str] = "fashion_mnist"
+    #: known-good points of the space by name (a family's: its documents' final configurations);
+    #: none unless a subclass sets it (or overrides :attr:`presets`)
+    PRESETS: ClassVar[Mapping[str, Preset]] = MappingProxyType({})
     train_ranges: TrainRanges = field(default_factory=TrainRanges)
 
     @property
-    @abc.abstractmethod
     def presets(self) -> Mapping[str, Preset]:
-        """The documents' final configurations of this family, by name."""
+        """Known-good points of this space, by name (:attr:`PRESETS`)."""
+        return self.PRESETS
 
     @abc.abstractmethod
     def sample_arch(self, hp: ParamSource) -> A:
