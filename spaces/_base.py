@@ -64,7 +64,7 @@ class Space(abc.ABC, Generic[A]):
     """A model family: its knobs and ranges, its presets, and how to build its models."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]
+    summary: ClassVar[str] = ""
     default_dataset: ClassVar[str] = "fashion_mnist"
     #: known-good points of the space by name (a family's: its documents' final configurations);
     #: none unless a subclass sets it (or overrides :attr:`presets`)
@@ -94,6 +94,18 @@ class Space(abc.ABC, Generic[A]):
         Raises:
             UnbuildableError: ``arch`` does not fit the input's size.
         """
+
+    @property
+    def spec(self) -> str | None:
+        """What :func:`spaces.get_space` resolves to this very space in any process: a family's
+        or an installed entry point's name, or the ``path.py:NAME`` / ``module:NAME`` spec it
+        was loaded from; None for a space made in this process only (a notebook's)."""
+        spec = getattr(self, "_spec", None)
+        if spec is not None:
+            return str(spec)
+        from spaces import FAMILIES
+
+        return self.name if FAMILIES.get(self.name) is self else None
 
     def sample(self, hp: ParamSource) -> Candidate[A]:
         """Sample a whole candidate (architecture, then training) from ``hp``."""
