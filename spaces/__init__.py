@@ -1,8 +1,8 @@
 """Search spaces: one module per model family of the documents, users' spaces, and the registry.
 
 Adding a built-in family is one module defining a :class:`Space` subclass and a ``SPACE``
-instance, plus one line in :data:`FAMILIES`. A user's space needs no change here:
-:func:`get_space` also finds spaces that installed packages register in the entry-point group
+instance, plus one line in :data:`FAMILIES` (``spaces/_families.py``). A user's space needs no
+change here: :func:`get_space` also finds spaces that installed packages register in the entry-point group
 ``keras_hpsearch.spaces``, and loads ``path/to/file.py[:NAME]`` or ``package.module[:NAME]``
 specs — a ``Space`` subclass, or a keras-tuner ``build(hp)`` function or ``HyperModel``
 (:class:`BuildFnSpace`, sampled through :class:`HyperParameters`). :func:`check` dry-builds a
@@ -11,10 +11,10 @@ space before a search, so bad user code fails in one line (:class:`SpaceError`).
 
 from __future__ import annotations
 
-from spaces import cifar_cnn, cnn, lenet, resnet, rnn
 from spaces._base import Candidate, Preset, Space, UnbuildableError
 from spaces._check import check
 from spaces._errors import SpaceError, UserBuildError
+from spaces._families import FAMILIES
 from spaces._hp import HyperParameters
 from spaces._loading import ENTRY_POINT_GROUP, as_space, get_space, load_space, space_names
 from spaces._params import (
@@ -62,12 +62,3 @@ __all__ = [
     "load_space",
     "space_names",
 ]
-
-#: Every built-in family, by the name ``--study`` takes.
-FAMILIES: dict[str, Space] = {
-    "cnn": cnn.SPACE,
-    "lenet": lenet.SPACE,
-    "resnet": resnet.SPACE,
-    "rnn": rnn.SPACE,
-    "cifar_cnn": cifar_cnn.SPACE,
-}

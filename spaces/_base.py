@@ -100,12 +100,8 @@ class Space(abc.ABC, Generic[A]):
         """What :func:`spaces.get_space` resolves to this very space in any process: a family's
         or an installed entry point's name, or the ``path.py:NAME`` / ``module:NAME`` spec it
         was loaded from; None for a space made in this process only (a notebook's)."""
-        spec = getattr(self, "_spec", None)
-        if spec is not None:
-            return str(spec)
-        from spaces import FAMILIES
-
-        return self.name if FAMILIES.get(self.name) is self else None
+        spec = getattr(self, "_spec", None)  # set by the registry and the loader
+        return None if spec is None else str(spec)
 
     def sample(self, hp: ParamSource) -> Candidate[A]:
         """Sample a whole candidate (architecture, then training) from ``hp``."""

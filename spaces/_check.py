@@ -46,7 +46,9 @@ def check(space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
         if isinstance(exc, UserBuildError):
             raise SpaceError(str(exc)) from exc
         at = user_location(exc, file, where)
-        raise SpaceError(f"{at}: the model does not run on the images: {type(exc).__name__}: {one_line(exc)}") from exc
+        raise SpaceError(
+            f"{at}: the model does not run on the images: {type(exc).__name__}: {one_line(exc)}"
+        ) from exc
     shape = tuple(out.shape)
     if shape != (2, num_classes):
         raise SpaceError(
@@ -54,7 +56,9 @@ def check(space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
             f'classes: end it with Dense({num_classes}, activation="softmax")'
         )
     probabilities = keras.ops.convert_to_numpy(out)
-    if not (np.all(probabilities >= -1e-6) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)):
+    if not (
+        np.all(probabilities >= -1e-6) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+    ):
         _log.warning(
             "%s: the model's outputs are not probabilities (no softmax at the end?); the final "
             "evaluation and the ensembles average and score them as probabilities",
@@ -64,7 +68,9 @@ def check(space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
         try:
             space.from_params(preset.params)
         except (InvalidParamsError, UserBuildError) as exc:
-            raise SpaceError(f"{where}: preset {name!r} is not a point of the space: {exc}") from exc
+            raise SpaceError(
+                f"{where}: preset {name!r} is not a point of the space: {exc}"
+            ) from exc
 
 
 def _dry_build(
@@ -74,7 +80,11 @@ def _dry_build(
     points: list[Any] = [None, *list(space.presets.values())[:1]]
     for i, preset in enumerate(points):
         try:
-            candidate = space.sample(DefaultParams()) if preset is None else space.from_params(preset.params)
+            candidate = (
+                space.sample(DefaultParams())
+                if preset is None
+                else space.from_params(preset.params)
+            )
             error = getattr(candidate.arch, "error", None)
             if error is not None:
                 raise error
@@ -89,7 +99,9 @@ def _dry_build(
             raise SpaceError(str(exc)) from exc
         except Exception as exc:
             at = user_location(exc, file, where)
-            raise SpaceError(f"{at}: building the model raised {type(exc).__name__}: {one_line(exc)}") from exc
+            raise SpaceError(
+                f"{at}: building the model raised {type(exc).__name__}: {one_line(exc)}"
+            ) from exc
     raise AssertionError("unreachable")
 
 

@@ -64,7 +64,9 @@ def _is_library(filename: str) -> bool:
     return path.is_relative_to(_SPACES_DIR) or any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
 
 
-def user_location(exc: BaseException, user_file: str | os.PathLike[str] | None, fallback: str) -> str:
+def user_location(
+    exc: BaseException, user_file: str | os.PathLike[str] | None, fallback: str
+) -> str:
     """``file:line`` in the user's code where ``exc`` happened.
 
     Args:

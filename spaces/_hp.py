@@ -172,7 +172,11 @@ class HyperParameters:
         full = self._get_name(parent_name)
         if full not in self._declared:
             raise ValueError(f"`HyperParameter` named: {full} not defined.")
-        accepted = list(parent_values) if isinstance(parent_values, list | tuple | set) else [parent_values]
+        accepted = (
+            list(parent_values)
+            if isinstance(parent_values, list | tuple | set)
+            else [parent_values]
+        )
         self._conditions.append((full, accepted))
         try:
             yield
@@ -232,7 +236,9 @@ class HyperParameters:
         return contextlib.nullcontext()
 
     def _active(self) -> bool:
-        return all(self.values.get(name, _MISSING) in accepted for name, accepted in self._conditions)
+        return all(
+            self.values.get(name, _MISSING) in accepted for name, accepted in self._conditions
+        )
 
     def _retrieve(self, name: str, param: Param, default: Any) -> Any:
         """The value of ``param``: the first one given for ``name``, None while inactive."""

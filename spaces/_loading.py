@@ -38,6 +38,7 @@ from typing import Any
 
 from spaces._base import Space
 from spaces._errors import SpaceError, display_path, one_line, user_location
+from spaces._families import FAMILIES
 from spaces._user import GENERIC_BUILD_NAMES, BuildFnSpace, is_hypermodel
 
 __all__ = ["ENTRY_POINT_GROUP", "as_space", "get_space", "load_space", "space_names"]
@@ -64,8 +65,6 @@ def get_space(name: str) -> Space:
         KeyError: ``name`` is none of these (the message lists the known spaces).
         SpaceError: ``name`` is a spec or an entry point whose space cannot be loaded.
     """
-    from spaces import FAMILIES
-
     if name in FAMILIES:
         return FAMILIES[name]
     with _lock:
@@ -82,8 +81,6 @@ def get_space(name: str) -> Space:
 
 def space_names() -> list[str]:
     """The built-in families, then the installed entry points' names (without loading them)."""
-    from spaces import FAMILIES
-
     return [*sorted(FAMILIES), *sorted(set(_entry_points()) - set(FAMILIES))]
 
 
@@ -109,7 +106,9 @@ def load_space(spec: str) -> Space:
         where, stem = display_path(path), path.stem
     else:
         if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", target):
-            raise SpaceError(f"{spec!r} is neither a file path.py[:NAME] nor a package.module[:NAME]")
+            raise SpaceError(
+                f"{spec!r} is neither a file path.py[:NAME] nor a package.module[:NAME]"
+            )
         path, where, stem = None, target, target.rsplit(".", 1)[-1]
     with _lock:
         module = _import_file(path) if path is not None else _import_module(target)
@@ -122,9 +121,10 @@ def load_space(spec: str) -> Space:
         if stable in _cache:
             return _cache[stable]
         explicit_name = name is not None and name not in (*DEFAULT_NAMES, *GENERIC_BUILD_NAMES)
-        space = as_space(obj, name=f"{stem}.{attr}" if explicit_name else stem, where=f"{where}:{attr}")
-        space._spec = stable  # type: ignore[attr-defined]
-        _cache[stable] = space
+        space = as_space(
+            obj, name=f"{stem}.{attr}" if explicit_name else stem, where=f"{where}:{attr}"
+        )
+        _remember(space, stable)
         _cache[spec] = space
         return space
 
@@ -148,14 +148,19 @@ def as_space(obj: Any, *, name: str | None = None, where: str | None = None) -> 
         return obj
     if inspect.isclass(obj) and issubclass(obj, Space):
         if inspect.isabstract(obj):
-            raise SpaceError(f"{where}: {obj.__name__} is abstract (it lacks sample_arch or build_body)")
+            raise SpaceError(
+                f"{where}: {obj.__name__} is abstract (it lacks sample_arch or build_body)"
+            )
         space = _instantiate(obj, where)
         _check_named(space, where)
         return space
     if inspect.isclass(obj) and _is_hypermodel_class(obj):
         obj = _instantiate(obj, where)
-    if is_hypermodel(obj) or inspect.isfunction(obj) or inspect.ismethod(obj) or (
-        callable(obj) and not inspect.isclass(obj)
+    if (
+        is_hypermodel(obj)
+        or inspect.isfunction(obj)
+        or inspect.ismethod(obj)
+        or (callable(obj) and not inspect.isclass(obj))
     ):
         return BuildFnSpace(obj, name=name)
     raise SpaceError(
@@ -175,7 +180,14 @@ def _split(spec: str) -> tuple[str, str | None]:
 
 
 def _looks_like_spec(name: str) -> bool:
-    return name.endswith(".py") or ".py:" in name or "/" in name or "\\" in name or "." in name or ":" in name
+    return (
+        name.endswith(".py")
+        or ".py:" in name
+        or "/" in name
+        or "\\" in name
+        or "." in name
+        or ":" in name
+    )
 
 
 def _module_name(path: Path) -> str:
@@ -213,7 +225,9 @@ def _import_module(target: str) -> ModuleType:
         return importlib.import_module(target)
     except ModuleNotFoundError as exc:
         if exc.name is not None and (target == exc.name or target.startswith(exc.name + ".")):
-            raise SpaceError(f"no module {target!r} to load a space from ({one_line(exc)})") from exc
+            raise SpaceError(
+                f"no module {target!r} to load a space from ({one_line(exc)})"
+            ) from exc
         raise _import_error(exc, None) from exc
     except Exception as exc:
         raise _import_error(exc, None) from exc
@@ -221,7 +235,9 @@ def _import_module(target: str) -> ModuleType:
 
 def _import_error(exc: Exception, path: Path | None) -> SpaceError:
     where = user_location(exc, path, display_path(path) if path is not None else "?")
-    return SpaceError(f"{where}: the space's module does not import: {type(exc).__name__}: {one_line(_message(exc))}")
+    return SpaceError(
+        f"{where}: the space's module does not import: {type(exc).__name__}: {one_line(_message(exc))}"
+    )
 
 
 def _message(exc: Exception) -> str:
@@ -250,7 +266,11 @@ def _candidates(module: ModuleType) -> list[tuple[str, Any]]:
                 kinds[3].append((attr, obj))
         elif is_hypermodel(obj):
             kinds[2].append((attr, obj))
-        elif inspect.isfunction(obj) and obj.__module__ == module.__name__ and attr.startswith("build"):
+        elif (
+            inspect.isfunction(obj)
+            and obj.__module__ == module.__name__
+            and attr.startswith("build")
+        ):
             kinds[4].append((attr, obj))
     return next((kind for kind in kinds if kind), [])
 
@@ -259,7 +279,10 @@ def _pick(module: ModuleType, name: str | None, where: str) -> tuple[str, Any]:
     """``(NAME, object)`` the spec names in ``module``."""
     if name is not None:
         if not hasattr(module, name):
-            found = ", ".join(attr for attr, _ in _candidates(module)) or "no space, hypermodel or build function"
+            found = (
+                ", ".join(attr for attr, _ in _candidates(module))
+                or "no space, hypermodel or build function"
+            )
             raise SpaceError(f"{where}: has no {name!r} (it defines: {found})")
         return name, getattr(module, name)
     for default in DEFAULT_NAMES:
@@ -283,13 +306,17 @@ def _instantiate(cls: type, where: str) -> Any:
     except Exception as exc:
         file = inspect.getsourcefile(cls)
         at = user_location(exc, file, where)
-        raise SpaceError(f"{at}: {cls.__name__}() raised {type(exc).__name__}: {one_line(exc)}") from exc
+        raise SpaceError(
+            f"{at}: {cls.__name__}() raised {type(exc).__name__}: {one_line(exc)}"
+        ) from exc
 
 
 def _check_named(space: Space, where: str) -> None:
     name = getattr(space, "name", None)
     if not isinstance(name, str) or not name:
-        raise SpaceError(f"{where}: {type(space).__name__} has no name (set the class attribute `name`)")
+        raise SpaceError(
+            f"{where}: {type(space).__name__} has no name (set the class attribute `name`)"
+        )
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
@@ -305,10 +332,19 @@ def _load_entry_point(name: str, entry: importlib.metadata.EntryPoint) -> Space:
         module = sys.modules.get(entry.module)
         file = getattr(module, "__file__", None)
         at = user_location(exc, file, where)
-        raise SpaceError(f"{at}: the space of {where} does not load: {type(exc).__name__}: {one_line(_message(exc))}") from exc
+        raise SpaceError(
+            f"{at}: the space of {where} does not load: {type(exc).__name__}: {one_line(_message(exc))}"
+        ) from exc
     space = as_space(obj, name=name, where=where)
     if space.name != name:
         _log.warning("%s names a space called %r; --study %s finds it", where, space.name, name)
-    space._spec = name  # type: ignore[attr-defined]
-    _cache[name] = space
+    _remember(space, name)
     return space
+
+
+def _remember(space: Space, spec: str) -> None:
+    """Cache ``space`` under its stable ``spec``, which also pickles it (:class:`BuildFnSpace`)."""
+    space._spec = spec  # type: ignore[attr-defined]
+    if isinstance(space, BuildFnSpace):
+        space._unpickle = get_space
+    _cache[spec] = space

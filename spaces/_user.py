@@ -38,7 +38,7 @@ from typing import Any
 
 import keras
 
-from spaces._base import Candidate, Preset, Space, _set_remapper_for
+from spaces._base import Candidate, Preset, Space, UnbuildableError, _set_remapper_for
 from spaces._errors import UserBuildError, display_path, one_line, user_location
 from spaces._hp import HyperParameters
 from spaces._params import FixedParams, InvalidParamsError, ParamSource
@@ -123,13 +123,17 @@ class BuildFnSpace(Space[UserArch]):
         super().__init__(train_ranges=train_ranges or TrainRanges())
         self.hypermodel = build if is_hypermodel(build) else None
         if self.hypermodel is None and not callable(build):
-            raise TypeError(f"{build!r} is neither a build(hp) function nor a keras_tuner.HyperModel")
+            raise TypeError(
+                f"{build!r} is neither a build(hp) function nor a keras_tuner.HyperModel"
+            )
         # the code to point at: the HyperModel's class's build, not keras-tuner's wrapper of it
         code = type(build).build if self.hypermodel is not None else build
         self.build_fn: Callable[[Any], Any] = build.build if self.hypermodel is not None else build
         self.source_file, self.location = _source_of(code)
         function = getattr(code, "__name__", type(build).__name__)
-        self.build_name = f"{type(build).__name__}.build" if self.hypermodel is not None else function
+        self.build_name = (
+            f"{type(build).__name__}.build" if self.hypermodel is not None else function
+        )
         self.name = name or _default_name(build, function, self.source_file)  # type: ignore[misc]
         where = display_path(self.source_file) if self.source_file else function
         kind = "keras-tuner HyperModel" if self.hypermodel is not None else "build(hp)"
@@ -152,12 +156,10 @@ class BuildFnSpace(Space[UserArch]):
 
     def __reduce__(self) -> Any:
         """Pickled as its spec when it was loaded from one (its build function may not pickle)."""
-        spec = getattr(self, "_spec", None)
-        if spec is None:
+        spec, resolve = getattr(self, "_spec", None), getattr(self, "_unpickle", None)
+        if spec is None or resolve is None:
             return super().__reduce__()
-        from spaces._loading import get_space
-
-        return get_space, (spec,)
+        return resolve, (spec,)
 
     # --- the Space API ------------------------------------------------------------------------
 
@@ -165,7 +167,9 @@ class BuildFnSpace(Space[UserArch]):
         """Run ``build`` with ``hp`` and keep the values it asked for (see :meth:`sample`)."""
         return self._run(hp)[0]
 
-    def build_body(self, arch: UserArch, x: keras.KerasTensor, regularizer: Any) -> keras.KerasTensor:
+    def build_body(
+        self, arch: UserArch, x: keras.KerasTensor, regularizer: Any
+    ) -> keras.KerasTensor:
         """Not used: the user's ``build`` makes the whole model (:meth:`build_model`)."""
         raise NotImplementedError("a build(hp) space builds whole models: use build_model")
 
@@ -187,7 +191,9 @@ class BuildFnSpace(Space[UserArch]):
             )
             arch = UserArch(arch.values, arch.compiled, error)
         if arch.error is not None:
-            return Candidate(arch, TrainConfig(epochs=1, batch_size=1, learning_rate=0.0, optimizer="adam"))
+            return Candidate(
+                arch, TrainConfig(epochs=1, batch_size=1, learning_rate=0.0, optimizer="adam")
+            )
         return Candidate(arch, sample_train(hp, self.train_ranges, model_knobs=False))
 
     def from_params(self, params: Mapping[str, Any]) -> Candidate[UserArch]:
@@ -263,8 +269,6 @@ class BuildFnSpace(Space[UserArch]):
 
     def _call(self, hp: HyperParameters) -> Any:
         """``build(hp)``, with its failure told as ``file:line`` in the user's code."""
-        from spaces._base import UnbuildableError
-
         if self.hypermodel is not None:
             self.hypermodel.declare_hyperparameters(hp)
         try:
@@ -296,10 +300,14 @@ class BuildFnSpace(Space[UserArch]):
                 ) from exc
         inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
         if inputs is not None and len(inputs) != 1 or outputs is not None and len(outputs) != 1:
-            raise UserBuildError(f"{self.location}: the model of {self.build_name} must have one input and one output")
+            raise UserBuildError(
+                f"{self.location}: the model of {self.build_name} must have one input and one output"
+            )
         if inputs:
             shape = tuple(inputs[0].shape[1:])
-            if len(shape) != len(input_shape) or any(a is not None and a != b for a, b in zip(shape, input_shape)):
+            if len(shape) != len(input_shape) or any(
+                a is not None and a != b for a, b in zip(shape, input_shape)
+            ):
                 raise UserBuildError(
                     f"{self.location}: the model of {self.build_name} takes inputs of shape {shape}, "
                     f"but the images are {tuple(input_shape)}"
@@ -372,7 +380,9 @@ def _describe_compiled(model: keras.Model) -> tuple[str, float, str]:
     if isinstance(loss, str):
         loss_name = loss
     else:
-        loss_name = str(getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+        loss_name = str(
+            getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+        )
     return name, learning_rate, loss_name
 
 

@@ -44,7 +44,16 @@ def every_kind(hp: Any) -> dict[str, Any]:
 
 
 def test_the_signatures_are_keras_tuners() -> None:
-    for method in ("Int", "Float", "Choice", "Boolean", "Fixed", "conditional_scope", "name_scope", "get"):
+    for method in (
+        "Int",
+        "Float",
+        "Choice",
+        "Boolean",
+        "Fixed",
+        "conditional_scope",
+        "name_scope",
+        "get",
+    ):
         ours = inspect.signature(getattr(HyperParameters, method))
         theirs = inspect.signature(getattr(kt.HyperParameters, method))
         assert list(ours.parameters) == list(theirs.parameters), method
@@ -117,9 +126,11 @@ def test_conditional_scopes_sample_only_the_active_branch() -> None:
 
 def test_a_scope_on_an_undeclared_parent_is_refused_as_in_keras_tuner() -> None:
     hp = HyperParameters(TrialParams(trial()))
-    with pytest.raises(ValueError, match="named: model_type not defined"):
-        with hp.conditional_scope("model_type", ["mlp"]):
-            pass
+    with (
+        pytest.raises(ValueError, match="named: model_type not defined"),
+        hp.conditional_scope("model_type", ["mlp"]),
+    ):
+        pass
 
 
 def test_get_values_and_name_scopes() -> None:

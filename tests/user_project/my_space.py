@@ -1,11 +1,13 @@
 """A user's own family: a ``Space`` subclass with one preset, the way the built-in families are written.
 
-    python -m search.run --space tests/user_project/my_space.py
+python -m search.run --space tests/user_project/my_space.py
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 
@@ -26,7 +28,7 @@ class TinyCnnSpace(Space[TinyArch]):
     name = "tiny_cnn"
     summary = "one conv, a pooling, an optional dense layer (the user project's example)"
 
-    PRESETS = {
+    PRESETS: ClassVar[Mapping[str, Preset]] = {
         "small": Preset(
             name="small",
             source="user",
@@ -46,12 +48,18 @@ class TinyCnnSpace(Space[TinyArch]):
         dense = hp.boolean("dense")
         return TinyArch(filters, pool, hp.int("dense_units", 8, 64, log=True) if dense else 0)
 
-    def build_body(self, arch: TinyArch, x: keras.KerasTensor, regularizer: object) -> keras.KerasTensor:
-        x = keras.layers.Conv2D(arch.filters, 3, activation="relu", kernel_regularizer=regularizer)(x)
+    def build_body(
+        self, arch: TinyArch, x: keras.KerasTensor, regularizer: object
+    ) -> keras.KerasTensor:
+        x = keras.layers.Conv2D(arch.filters, 3, activation="relu", kernel_regularizer=regularizer)(
+            x
+        )
         pool = keras.layers.MaxPooling2D if arch.pool == "max" else keras.layers.AveragePooling2D
         x = keras.layers.Flatten()(pool(2)(x))
         if arch.dense_units:
-            x = keras.layers.Dense(arch.dense_units, activation="relu", kernel_regularizer=regularizer)(x)
+            x = keras.layers.Dense(
+                arch.dense_units, activation="relu", kernel_regularizer=regularizer
+            )(x)
         return x
 
 
