@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with exit_on_usage_error("search.predict"):
         if args.top < 1:
             raise UsageError(f"--top must be at least 1, not {args.top}")
-        study = load_study(args.storage, study_name_for(args.study, args.dataset, args.study_name, args.engine, args.tuner))
+        study = load_study(args.storage, study_name_for(args.space or args.study, args.dataset, args.study_name, args.engine, args.tuner))
         paths = [Path(p) for p in args.images]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:

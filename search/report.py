@@ -276,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.results import load_study, study_name_for
 
     with exit_on_usage_error("search.report"):
-        name = study_name_for(args.study, args.dataset, args.study_name, args.engine, args.tuner)
+        name = study_name_for(args.space or args.study, args.dataset, args.study_name, args.engine, args.tuner)
         study = load_study(args.storage, name)
     use_mlflow = not args.no_mlflow
     out = Path(args.out or Path(DEFAULT_OUT_DIR) / f"{name}.html")

@@ -42,8 +42,10 @@ def build_parser() -> ArgumentParser:
         description="Search hyperparameters of a Keras model family with Optuna; "
         "the same command resumes the study.",
     )
-    p.add_argument("--study", required=True, metavar="FAMILY", help=f"model family: {', '.join(FAMILY_NAMES)}")
-    p.add_argument("--show-space", action="store_true", help="print the family's parameters, ranges and presets, then exit")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--study", metavar="FAMILY", help=f"model family: {', '.join(FAMILY_NAMES)}, or a space an installed package registers")
+    which.add_argument("--space", metavar="SPEC", help="your own space: file.py[:NAME] or package.module[:NAME] holding a Space, a keras-tuner HyperModel or a build(hp) function; the study is named after it")
+    p.add_argument("--show-space", action="store_true", help="print the space's parameters, ranges and presets, then exit")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="fashion_mnist (default), mnist, cifar10, a .npz file or an image folder")
     g.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the training set (default 0.1)")
@@ -95,7 +97,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     return SearchSettings(
         **{
             **same,
-            "family": args.study,
+            "family": args.space or args.study,
             "n_trials": n_trials,
             "objectives": tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
             "evaluate": not args.no_test,
@@ -105,7 +107,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
 
 
 def show_space(family: str) -> None:
-    """Print a family's parameters with their ranges, then its presets."""
+    """Print a space's parameters with their ranges, then its presets (``family``: a family's
+    name, an installed space's, or a spec)."""
     from spaces import get_space
 
     space = get_space(family)
@@ -128,23 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with exit_on_usage_error("search.run"):
         if args.show_space:
             try:
-                show_space(args.study)
+                show_space(args.space or args.study)
             except KeyError as exc:
                 raise UsageError(exc.args[0]) from None
             return 0
         settings = settings_from_args(args)
-        from search.engines import run_keras_tuner  # TensorFlow, Optuna and MLflow: after --help
-        from search.execution import prepare, run_search, run_workers
-        from search.tracking import observers_for
+        from search.api import run  # TensorFlow, Optuna and MLflow: only after --help
 
-        prepared = prepare(settings)
         try:
-            if settings.engine == "keras-tuner":
-                summary = run_keras_tuner(prepared, observers_for(settings))
-            elif settings.workers > 1:
-                summary = run_workers(prepared, observers_for(settings))
-            else:
-                summary = run_search(prepared, observers_for(settings))
+            _, summary = run(settings)
         except KeyboardInterrupt:
             return 130
         for line in summary.lines():

@@ -44,9 +44,11 @@ def duration(text: str) -> float:
 
 
 def add_study_options(p: ArgumentParser) -> None:
-    """``--study``, ``--dataset``, ``--study-name``, ``--engine``, ``--tuner``: the options that
-    name a study, read the same way by every command that reads one back."""
-    p.add_argument("--study", required=True, metavar="FAMILY", help="the family searched (names the study)")
+    """``--study`` or ``--space``, ``--dataset``, ``--study-name``, ``--engine``, ``--tuner``: the
+    options that name a study, read the same way by every command that reads one back."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--study", metavar="FAMILY", help="the family searched (names the study)")
+    which.add_argument("--space", metavar="SPEC", help="or your own space, as given to search.run --space")
     p.add_argument("--dataset", help="its data set (default: the family's)")
     p.add_argument("--study-name", help="default: FAMILY-DATASET, as search.run names it")
     p.add_argument("--engine", choices=ENGINES, default="optuna", help="the engine that searched (default optuna)")

@@ -26,6 +26,7 @@ from search.core._paths import (
 from search.core._quiet import KNOWN_START_UP_LINES, start_tensorflow
 from search.core._settings import (
     ENGINES,
+    MADE_IN_SESSION,
     OBJECTIVE_NAMES,
     PRUNER_NAMES,
     SAMPLER_NAMES,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_STORAGE",
     "DEFAULT_TRACKING_URI",
     "ENGINES",
+    "MADE_IN_SESSION",
     "GRACE_ENV",
     "HEARTBEAT_ENV",
     "KNOWN_START_UP_LINES",

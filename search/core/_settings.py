@@ -13,6 +13,7 @@ from search.core._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE
 
 __all__ = [
     "ENGINES",
+    "MADE_IN_SESSION",
     "OBJECTIVE_NAMES",
     "PRUNER_NAMES",
     "SAMPLER_NAMES",
@@ -30,6 +31,10 @@ ENGINES = ("optuna", "keras-tuner")
 TUNER_NAMES = ("hyperband", "bayesian", "random")
 
 
+#: how a study records a space made in a Python session (no spec to load it again by)
+MADE_IN_SESSION = "(made in a Python session)"
+
+
 def study_name(family: str, dataset: str, engine: str = "optuna", tuner: str = "hyperband") -> str:
     """The default study name: ``FAMILY-DATASET``, with ``-kt-TUNER`` for keras-tuner's studies."""
     name = f"{family}-{Path(dataset).stem}"
@@ -40,7 +45,7 @@ def study_name(family: str, dataset: str, engine: str = "optuna", tuner: str = "
 class SearchSettings:
     """Everything ``python -m search.run`` takes; see ``--help`` for each."""
 
-    family: str
+    family: str  # a built-in family, an installed space, or a spec: path.py[:NAME] or module[:NAME]
     dataset: str | None = None  # None: the family's default data set
     study_name: str | None = None  # None: "<family>-<dataset>"
     storage: str = DEFAULT_STORAGE
@@ -82,5 +87,9 @@ class SearchSettings:
 
     @property
     def resolved_study_name(self) -> str:
-        """``--study-name``, or :func:`study_name` of the family and data set."""
-        return self.study_name or study_name(self.family, self.dataset_name, self.engine, self.tuner)
+        """``--study-name``, or :func:`study_name` of the space and data set."""
+        if self.study_name:
+            return self.study_name
+        from spaces import get_space  # a user's space is named by its module: load it
+
+        return study_name(get_space(self.family).name, self.dataset_name, self.engine, self.tuner)

@@ -64,7 +64,7 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | 
     _log.info(
         "study %s: %s on %s%s, %s, %s, storage %s",
         study.study_name,
-        s.family,
+        prepared.space.name,
         prepared.data.summary(),
         workers,
         device_description(),
@@ -171,8 +171,8 @@ def finish_search(
     s, study = prepared.settings, prepared.study
     summary = summarize(
         study,
-        family=s.family,
-        dataset=s.dataset_name,
+        family=prepared.space.name,
+        dataset=prepared.data.name,
         trials_this_run=trials_this_run,
         wall_seconds=wall_seconds,
         objectives=s.objectives,
