@@ -120,3 +120,19 @@ def test_points_that_fail_to_build_fail_their_trial_and_the_study_goes_on(keras_
     reasons = [t.user_attrs.get("fail_reason") or t.user_attrs.get("pruned_reason", "") for t in failed]
     assert all("some_points_fail.py:" in r for r in reasons), reasons
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials if not t.params["deep"])
+
+
+def test_a_space_an_installed_package_registers_is_a_study_name(keras_home: Path, tmp_path: Path) -> None:
+    """``[project.entry-points."keras_hpsearch.spaces"]`` of an installed package: ``--study NAME``."""
+    site = tmp_path / "site"
+    dist = site / "tinypkg-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[keras_hpsearch.spaces]\ntiny_cnn = my_space:TinyCnnSpace\n")
+    env = {"KERAS_HOME": str(keras_home), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "PYTHONPATH": f"{REPO}:{site}:{PROJECT}"}  # fmt: skip
+    show = subprocess.run([sys.executable, "-m", "search.run", "--study", "tiny_cnn", "--show-space"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert show.returncode == 0, show.stderr
+    assert show.stdout.startswith("tiny_cnn: one conv") and "small" in show.stdout
+    assert show.stderr == ""
