@@ -17,6 +17,7 @@ from search.core import (
     ENGINES,
     PRUNER_NAMES,
     SAMPLER_NAMES,
+    SUMMARY_LOGGER,
     TUNER_NAMES,
     SearchSettings,
     UsageError,
@@ -28,6 +29,7 @@ from search.core import (
 __all__ = ["build_parser", "main", "settings_from_args"]
 
 _log = logging.getLogger("search")
+_summary = logging.getLogger(SUMMARY_LOGGER)  # what --quiet still shows
 
 
 #: the built-in families, named here so that ``--help`` needs no Keras (a test checks them)
@@ -75,6 +77,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
     g.add_argument("--verbose", action="store_true", help="show Keras' per-epoch output")
+    g.add_argument("--quiet", action="store_true", help="no progress: warnings, errors and the summary alone")
     return p
 
 
@@ -103,6 +106,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         enqueue_presets=args.enqueue_presets,
         objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
         verbose=args.verbose,
+        quiet=args.quiet,
         evaluate=not args.no_test,
         refit=args.refit,
         ensemble=args.ensemble,
@@ -139,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
     start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
-    setup_logging(args.verbose)
+    if args.verbose and args.quiet:
+        sys.stderr.write("search.run: error: give --verbose or --quiet, not both\n")
+        return 2
+    setup_logging(args.verbose, args.quiet)
     with exit_on_usage_error("search.run"):
         if args.show_space:
             try:
@@ -153,17 +160,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from search.tracking import observers_for
 
         prepared = prepare(settings)
+        observers = observers_for(settings, data=prepared.data)
         try:
             if settings.engine == "keras-tuner":
-                summary = run_keras_tuner(prepared, observers_for(settings))
+                summary = run_keras_tuner(prepared, observers)
             elif settings.workers > 1:
-                summary = run_workers(prepared, observers_for(settings))
+                summary = run_workers(prepared, observers)
             else:
-                summary = run_search(prepared, observers_for(settings))
+                summary = run_search(prepared, observers)
         except KeyboardInterrupt:
             return 130
         for line in summary.lines():
-            _log.info("%s", line)
+            _summary.info("%s", line)
     return 0
 
 
