@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,20 @@ def _inference_copy(model: Any) -> Any:
     return clone
 
 
+class _KerasFlavour:
+    """MLflow's Keras flavour (``mlflow.keras.save_model``) for ``Model.log``, with its folder made
+    first: MLflow 3's ``mlflow.keras.log_model`` writes the input example into the model's folder
+    before it creates it (FileNotFoundError ``.../model/input_example.json``)."""
+
+    @staticmethod
+    def save_model(path: str, validate_serving_input: bool = True, **kwargs: Any) -> None:
+        import mlflow.keras
+
+        del validate_serving_input  # Model.log's option, passed on to every flavour
+        os.makedirs(path, exist_ok=True)
+        mlflow.keras.save_model(path=path, **kwargs)
+
+
 def _validation_accuracy(summary: SearchSummary, evaluation: TestEvaluation) -> float:
     """The final model's validation accuracy: the ensemble's, else its best trial's (a refit has
     seen the validation images: its trial's accuracy stands for it)."""
@@ -98,8 +113,7 @@ def log_final_model(
         The new model version (its alias set when it is the champion), or None without a model.
     """
     import mlflow
-    import mlflow.keras
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
 
     if evaluation.model is None:
         return None
@@ -118,25 +132,36 @@ def log_final_model(
     }
     metadata = {"class_names": list(data.class_names), "study": study_name, "final_model": kind, "trials": trials}
     previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(tracking_uri)  # the fluent API logs the model: bound to the parent run
+    # the fluent API logs the model, and the registry looks the logged model up: both through
+    # the global tracking URI (the registry follows it, unless the user set one)
+    mlflow.set_tracking_uri(tracking_uri)
     try:
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.keras.log_model(
-                model,
+        with mlflow.start_run(run_id=run_id):  # the logged model's experiment and run
+            info = Model.log(  # what mlflow.keras.log_model does, with _KerasFlavour
+                artifact_path=None,
+                flavor=_KerasFlavour,
+                flavor_name="mlflow.keras",  # as mlflow.keras.log_model names it
+                model=model,
                 name=MODEL_NAME,
                 signature=signature,
                 input_example=example,
-                registered_model_name=study_name,
                 metadata=metadata,
                 tags=tags,
-                await_registration_for=60,
+                validate_serving_input=False,  # the tests serve it; this would print Keras' progress bar
             )
+        # registered with the client, not log_model's registered_model_name, which prints to stderr
+        try:
+            client.create_registered_model(study_name, tags={"study": study_name})
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = str(
+            client.create_model_version(
+                study_name, f"models:/{info.model_id}", run_id=run_id, tags=tags, model_id=info.model_id
+            ).version
+        )
     finally:
         mlflow.set_tracking_uri(previous)
-    version = str(info.registered_model_version)
-    for key, value in tags.items():
-        client.set_model_version_tag(study_name, version, key, value)
-    client.set_registered_model_tag(study_name, "study", study_name)
     champion = _champion_accuracy(client, study_name)
     if champion is None or not val_accuracy < champion:
         client.set_registered_model_alias(study_name, CHAMPION_ALIAS, version)
