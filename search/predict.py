@@ -27,8 +27,8 @@ from search.core import (
     DEFAULT_OPTUNA_ARTIFACTS,
     DEFAULT_STORAGE,
     UsageError,
-    resolve_tracking_uri,
     exit_on_usage_error,
+    resolve_tracking_uri,
     setup_logging,
     start_tensorflow,
 )

@@ -157,7 +157,6 @@ def run_search(
         progress_sink: a ``--workers`` process whose parent shows the live view: where this
             worker's trial progress and finished-trial lines go.
     """
-    s, study = prepared.settings, prepared.study
     if not prepared.invocation.is_worker:  # the parent of --workers did both
         enqueue_and_announce(prepared)
     clock = make_clock(prepared)

@@ -69,6 +69,13 @@ def test_mlflow_set_up_lines_stay_out_of_the_terminal(store: Store) -> None:
     assert f"final model registered in MLflow as models:/{STUDY}/1" in first.stdout
 
 
+def test_dashboard_names_the_objective(store: Store) -> None:
+    import optuna
+
+    study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{store.folder}/optuna.db")
+    assert study.metric_names == ["validation accuracy"]
+
+
 def test_each_search_adds_a_version_and_the_champion_is_the_most_accurate(store: Store) -> None:
     versions = store.client.search_model_versions(f"name='{STUDY}'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
