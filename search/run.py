@@ -18,6 +18,7 @@ from search.core import (
     ENGINES,
     PRUNER_NAMES,
     SAMPLER_NAMES,
+    SUMMARY_LOGGER,
     TUNER_NAMES,
     SearchSettings,
     UsageError,
@@ -29,6 +30,7 @@ from search.core import (
 __all__ = ["build_parser", "main", "settings_from_args"]
 
 _log = logging.getLogger("search")
+_summary = logging.getLogger(SUMMARY_LOGGER)  # what --quiet still shows
 
 
 #: the built-in families, named here so that ``--help`` needs no Keras (a test checks them)
@@ -78,6 +80,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
     g.add_argument("--verbose", action="store_true", help="show Keras' per-epoch output")
+    g.add_argument("--quiet", action="store_true", help="no progress: warnings, errors and the summary alone")
     return p
 
 
@@ -127,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
     start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
-    setup_logging(args.verbose)
+    if args.verbose and args.quiet:
+        sys.stderr.write("search.run: error: give --verbose or --quiet, not both\n")
+        return 2
+    setup_logging(args.verbose, args.quiet)
     with exit_on_usage_error("search.run"):
         if args.show_space:
             try:
@@ -143,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
         for line in summary.lines():
-            _log.info("%s", line)
+            _summary.info("%s", line)
     return 0
 
 

@@ -77,7 +77,7 @@ def run(settings: SearchSettings, *, space: Any = None, data: Any = None) -> tup
     from search.tracking import observers_for
 
     prepared = prepare(settings, space=space, data=data)
-    observers = observers_for(settings)
+    observers = observers_for(settings, data=prepared.data)
     if settings.engine == "keras-tuner":
         return prepared, run_keras_tuner(prepared, observers)
     if settings.workers > 1:

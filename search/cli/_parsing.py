@@ -43,10 +43,10 @@ def duration(text: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
-def add_study_options(p: ArgumentParser) -> None:
+def add_study_options(p: ArgumentParser, *, required: bool = True) -> None:
     """``--study`` or ``--space``, ``--dataset``, ``--study-name``, ``--engine``, ``--tuner``: the
     options that name a study, read the same way by every command that reads one back."""
-    which = p.add_mutually_exclusive_group(required=True)
+    which = p.add_mutually_exclusive_group(required=required)
     which.add_argument("--study", metavar="FAMILY", help="the family searched (names the study)")
     which.add_argument("--space", metavar="SPEC", help="or your own space, as given to search.run --space")
     p.add_argument("--dataset", help="its data set (default: the family's)")

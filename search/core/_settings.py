@@ -62,6 +62,7 @@ class SearchSettings:
     enqueue_presets: bool = False
     objectives: tuple[str, ...] = ("accuracy",)
     verbose: bool = False
+    quiet: bool = False  # no progress: the summary alone (--quiet)
     evaluate: bool = True  # evaluate the best configuration on the test set at the end
     refit: bool = False  # train the best configuration again on train + val, within --timeout
     ensemble: int = 1  # the final model averages up to this many picks of the best trials

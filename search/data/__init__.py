@@ -6,7 +6,7 @@
 """
 
 from search.data._dataset import DataError, Dataset, one_hot
-from search.data._load import DATASETS, dataset_from_arrays, load_dataset
+from search.data._load import DATASETS, dataset_from_arrays, dataset_source, load_dataset
 from search.data._pipeline import EVAL_BATCH_SIZE, batches
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Dataset",
     "batches",
     "dataset_from_arrays",
+    "dataset_source",
     "load_dataset",
     "one_hot",
 ]

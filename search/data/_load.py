@@ -16,7 +16,7 @@ from search.data._keras_datasets import keras_cache_dir, load_builtin
 from search.data._npz import raw_from_arrays, read_npz
 from search.data._split import RawData, check_val_fraction, make_dataset
 
-__all__ = ["DATASETS", "dataset_from_arrays", "load_dataset"]
+__all__ = ["DATASETS", "dataset_from_arrays", "dataset_source", "load_dataset"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,6 +47,17 @@ def _source(name: str) -> tuple[str, str]:
         f"unknown data set {name!r}: not one of {', '.join(DATASETS)} and no such file or folder "
         "(give a .npz file, or a folder with one sub-folder of images per class)"
     )
+
+
+def dataset_source(name: str) -> str:
+    """Where data set ``name`` is read from: the Keras cache folder of a built-in, else the
+    absolute path of the user's ``.npz`` file or image folder.
+
+    Raises:
+        DataError: no such data set.
+    """
+    kind, where = _source(name)
+    return str(Path(where) / "datasets") if kind == "builtin" else where
 
 
 def _read(name: str, kind: str, where: str) -> RawData:

@@ -7,6 +7,7 @@ written, so bad input leaves the stores as they were.
 from __future__ import annotations
 
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,10 @@ from search.training import configure_precision, configure_threads
 from search.trials import OBJECTIVES
 from spaces import Space, check, get_space
 
-__all__ = ["Invocation", "Prepared", "check_workers", "prepare"]
+__all__ = ["METRIC_NAMES", "Invocation", "Prepared", "check_workers", "prepare"]
+
+#: what optuna-dashboard calls each objective (instead of "Objective 0")
+METRIC_NAMES = {"accuracy": "validation accuracy", "time": "training seconds", "params": "parameters"}
 
 
 @dataclass(frozen=True)
@@ -211,8 +215,18 @@ def prepare(
         raise UsageError(str(exc)) from None
     except Exception as exc:  # the database went away between open and use
         raise UsageError(f"cannot use storage {redact(settings.storage)}: {type(exc).__name__}") from None
+    _name_metrics(study, settings.objectives)
     store = FileSystemArtifactStore(_artifact_dir(settings.artifacts))
     return Prepared(settings, space, data, study, store, invocation or Invocation.new())
+
+
+def _name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
+    """Name the study's objectives for optuna-dashboard (stored once, with the study)."""
+    names = [METRIC_NAMES[o] for o in objectives]
+    if study.metric_names != names:
+        with warnings.catch_warnings():  # experimental in Optuna: chosen on purpose
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def _artifact_dir(path: str) -> str:

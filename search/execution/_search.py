@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -26,16 +29,26 @@ from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
 from search.training import Checkpoints, device_description
 from search.trials import (
+    LiveProgress,
     Objective,
     ObserverGroup,
     OptunaArtifacts,
     ProgressPrinter,
     TrialBudget,
     TrialObserver,
+    TrialProgress,
+    TrialStatus,
     run_trials,
 )
 
-__all__ = ["enqueue_and_announce", "finish_search", "make_clock", "make_objective", "run_search"]
+__all__ = [
+    "enqueue_and_announce",
+    "finish_search",
+    "live_progress",
+    "make_clock",
+    "make_objective",
+    "run_search",
+]
 
 _log = logging.getLogger("search")
 
@@ -112,15 +125,65 @@ def make_objective(
     )
 
 
+def _terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+@contextlib.contextmanager
+def live_progress(prepared: Prepared, clock: SearchClock, workers: int = 1) -> Iterator[LiveProgress | None]:
+    """The live view of the search while the block runs, when stdout is a terminal and the user
+    did not ask for ``--quiet``; else None (plain lines)."""
+    s = prepared.settings
+    if s.quiet or not _terminal():
+        yield None
+        return
+    budget = s.n_trials if s.study_trials is None else None
+    with LiveProgress(prepared.study, prepared.invocation.run_tag, clock, trials=budget, workers=workers) as live:
+        yield live
+
+
 def run_search(
-    prepared: Prepared, observers: list[TrialObserver] | None = None
+    prepared: Prepared,
+    observers: list[TrialObserver] | None = None,
+    *,
+    progress_sink: Callable[[TrialStatus], None] | None = None,
 ) -> SearchSummary:
-    """Run the trials of one invocation and return its summary (test evaluation included)."""
-    s, study = prepared.settings, prepared.study
-    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
+    """Run the trials of one invocation and return its summary (test evaluation included).
+
+    Args:
+        observers: what watches the trials besides the artifact store (MLflow).
+        progress_sink: a ``--workers`` process whose parent shows the live view: where this
+            worker's trial progress and finished-trial lines go.
+    """
     if not prepared.invocation.is_worker:  # the parent of --workers did both
         enqueue_and_announce(prepared)
     clock = make_clock(prepared)
+    slot = prepared.invocation.worker_index or 0
+    with contextlib.ExitStack() as stack:
+        live = None if prepared.invocation.is_worker else stack.enter_context(live_progress(prepared, clock))
+        sink = live.update if live is not None else progress_sink
+        progress = TrialProgress(sink, slot=slot, epoch_lines=sink is None)
+        printer = ProgressPrinter(progress_sink, slot) if progress_sink is not None else ProgressPrinter()
+        group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), progress, *(observers or [])])
+        trials_this_run, wall_seconds, interrupted = _run_trials(prepared, group, clock, printer)
+    return finish_search(
+        prepared,
+        group,
+        trials_this_run=trials_this_run,
+        wall_seconds=wall_seconds,
+        interrupted=interrupted,
+        clock=clock,
+    )
+
+
+def _run_trials(
+    prepared: Prepared, group: ObserverGroup, clock: SearchClock, printer: ProgressPrinter
+) -> tuple[int, float, bool]:
+    """The trial loop of this process: (trials finished, wall seconds, interrupted)."""
+    s, study = prepared.settings, prepared.study
     objective = make_objective(prepared, group, clock)
     lock = ClaimLock(s.storage, study.study_name)
     before = _finished(study)
@@ -134,7 +197,7 @@ def run_search(
             TrialBudget.of(s, prepared.invocation.run_tag),
             lock,
             clock=clock,
-            callbacks=[ProgressPrinter()],
+            callbacks=[printer],
             on_interrupted=[TrialRunCloser(s.tracking_uri)],
         )
     except KeyboardInterrupt:
@@ -143,14 +206,7 @@ def run_search(
             _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
     finally:
         lock.close()
-    return finish_search(
-        prepared,
-        group,
-        trials_this_run=_finished(study) - before,
-        wall_seconds=time.perf_counter() - start,
-        interrupted=interrupted,
-        clock=clock,
-    )
+    return _finished(study) - before, time.perf_counter() - start, interrupted
 
 
 def finish_search(

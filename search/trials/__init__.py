@@ -6,7 +6,14 @@ from search.trials._keeper import ModelKeeper
 from search.trials._loop import INTERRUPTED_REASON, RUN_ATTR, WORKER_ATTR, TrialBudget, run_trials
 from search.trials._objective import Objective
 from search.trials._observers import ObserverGroup, TrialObserver, TrialOutcome, TrialStart
-from search.trials._progress import ProgressPrinter, format_value, trial_line
+from search.trials._progress import (
+    LiveProgress,
+    ProgressPrinter,
+    TrialProgress,
+    TrialStatus,
+    format_value,
+    trial_line,
+)
 from search.trials._records import (
     CANNOT_BE_BUILT,
     MODEL_ARTIFACT_ATTR,
@@ -24,6 +31,7 @@ __all__ = [
     "OBJECTIVES",
     "RUN_ATTR",
     "WORKER_ATTR",
+    "LiveProgress",
     "ModelKeeper",
     "Objective",
     "ObserverGroup",
@@ -32,7 +40,9 @@ __all__ = [
     "TrialBudget",
     "TrialObserver",
     "TrialOutcome",
+    "TrialProgress",
     "TrialStart",
+    "TrialStatus",
     "failure_reason",
     "format_value",
     "load_model_artifact",
