@@ -64,6 +64,7 @@ def build_parser() -> ArgumentParser:
         "--out", default=DEFAULT_OUT, help=f"folder for compare.md, .csv and .html (default {DEFAULT_OUT})"
     )
     p.add_argument("--html", action="store_true", help="also write the accuracy-against-time page")
+    p.add_argument("--space", metavar="SPEC", help="only the studies of this space (a family or search.run --space SPEC)")
     return p
 
 
@@ -167,10 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_tensorflow()  # results read models with Keras: its start-up lines kept off stderr
     setup_logging()
     from search.figures import markdown_table
-    from search.results import open_studies, study_row
+    from search.results import open_studies, studies_of_space, study_row
 
     with exit_on_usage_error("search.compare"):
         studies = open_studies(args.storage, args.studies)
+        if args.space:
+            studies = studies_of_space(studies, args.space)
     if not studies:
         _log.info("no studies in the storage yet: run python -m search.run first")
         return 0

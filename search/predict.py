@@ -5,10 +5,15 @@ The model is the best trial's, as ``search.run`` kept it in the Optuna artifact 
 model expects, scaled to [0, 1]. Fashion-MNIST and MNIST show light objects on a black ground, so a
 grey image with a light background (a photo on paper) is inverted first; ``--invert never`` or
 ``--invert always`` overrides that. Prints one line per image: its path, class and probability.
+
+``--model models:/NAME@champion`` (or ``models:/NAME/VERSION``) classifies with a model of the
+MLflow Model Registry instead: ``search.run`` registers each search's final model under the study's
+name, the alias ``champion`` on the best so far.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,12 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.cli import ArgumentParser
+from search.cli import ArgumentParser, add_study_options
 from search.core import (
     DEFAULT_OPTUNA_ARTIFACTS,
     DEFAULT_STORAGE,
     UsageError,
     exit_on_usage_error,
+    resolve_tracking_uri,
     setup_logging,
     start_tensorflow,
 )
@@ -46,9 +52,9 @@ def build_parser() -> ArgumentParser:
     """
     p = ArgumentParser(prog="python -m search.predict", description="Classify image files with a study's best model.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...; any size or colour)")
-    p.add_argument("--study", required=True, metavar="FAMILY", help="the family searched (names the study)")
-    p.add_argument("--dataset", help="its data set (default: the family's)")
-    p.add_argument("--study-name", help="default: FAMILY-DATASET, as search.run")
+    add_study_options(p, required=False)
+    p.add_argument("--model", metavar="URI", help="a registered MLflow model instead of a study: models:/NAME@champion or models:/NAME/VERSION")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI of --model (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"the models (default {DEFAULT_OPTUNA_ARTIFACTS})")
     p.add_argument("--invert", choices=INVERT_CHOICES, default="auto", help="invert grey images (default auto)")
@@ -119,6 +125,48 @@ def class_names(study: optuna.Study, count: int) -> list[str]:
     return [str(n) for n in names] if len(names) == count else [str(k) for k in range(count)]
 
 
+def _check_images(args: argparse.Namespace) -> list[Path]:
+    paths = [Path(p) for p in args.images]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"no image file {', '.join(missing)}")
+    return paths
+
+
+def _log_predictions(paths: list[Path], probabilities: np.ndarray, names: list[str], top: int) -> None:
+    for path, probs in zip(paths, probabilities, strict=True):
+        best = np.argsort(probs)[::-1][:top]
+        _log.info("%s  %s", path, "  ".join(f"{names[k]} {probs[k]:.3f}" for k in best))
+
+
+def _predict_registered(args: argparse.Namespace) -> int:
+    """``--model models:/...``: classify with a model of the MLflow Model Registry."""
+    from search.tracking import load_registered_model
+
+    uri = str(args.model)
+    with exit_on_usage_error("search.predict"):
+        if not uri.startswith("models:/") or len(uri) <= len("models:/"):
+            raise UsageError(f"--model must be models:/NAME@ALIAS or models:/NAME/VERSION, not {uri}")
+        paths = _check_images(args)
+        try:
+            registered = load_registered_model(uri, resolve_tracking_uri(args.tracking_uri))
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+        shape = tuple(int(d) for d in registered.model.input_shape[1:])
+        batch = np.stack([read_image(p, shape, args.invert) for p in paths])
+    probabilities = np.asarray(registered.model.predict(batch, verbose=0))
+    count = probabilities.shape[1]
+    names = registered.class_names if len(registered.class_names) == count else [str(k) for k in range(count)]
+    tags = registered.tags
+    _log.info(
+        "model %s version %s (%s of trial(s) %s, test accuracy %s)",
+        registered.name, registered.version, tags.get("final_model", "model"), tags.get("trials", "?"),
+        tags.get("test_accuracy", "?"),
+    )  # fmt: skip
+    _log_predictions(paths, probabilities, names, args.top)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Classify the images named on the command line and log one line per image.
 
@@ -132,16 +180,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
     setup_logging()
-    from search.results import final_model_of, load_best_model, load_study, study_name_for
-
     with exit_on_usage_error("search.predict"):
         if args.top < 1:
             raise UsageError(f"--top must be at least 1, not {args.top}")
-        study = load_study(args.storage, study_name_for(args.study, args.dataset, args.study_name))
-        paths = [Path(p) for p in args.images]
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise UsageError(f"no image file {', '.join(missing)}")
+        named = args.space or args.study
+        if (named is None) == (args.model is None):
+            raise UsageError("give --study FAMILY or --space SPEC (the study's final model), or --model models:/NAME@ALIAS")
+    if args.model is not None:
+        return _predict_registered(args)
+    from search.results import final_model_of, load_best_model, load_study, study_name_for
+
+    with exit_on_usage_error("search.predict"):
+        study = load_study(args.storage, study_name_for(named, args.dataset, args.study_name, args.engine, args.tuner))
+        paths = _check_images(args)
         model, best = load_best_model(study, args.artifacts)
         shape = tuple(int(d) for d in model.input_shape[1:])
         batch = np.stack([read_image(p, shape, args.invert) for p in paths])
@@ -155,9 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         others = final["ensemble"]["members"][1:]
         how += f"; averaged with trial{'s' if len(others) > 1 else ''} {', '.join(map(str, others))}"
     _log.info("best trial %d of %s (validation accuracy %.4f%s)", best.number, study.study_name, best.values[0], how)
-    for path, probs in zip(paths, probabilities, strict=True):
-        top = np.argsort(probs)[::-1][: args.top]
-        _log.info("%s  %s", path, "  ".join(f"{names[k]} {probs[k]:.3f}" for k in top))
+    _log_predictions(paths, probabilities, names, args.top)
     return 0
 
 

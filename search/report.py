@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from search.cli import ArgumentParser
+from search.cli import ArgumentParser, add_study_options
 from search.core import DEFAULT_STORAGE, exit_on_usage_error, setup_logging, start_tensorflow
 
 if TYPE_CHECKING:
@@ -44,9 +44,7 @@ def build_parser() -> ArgumentParser:
         The parser (bad arguments: one line on stderr, exit code 2).
     """
     p = ArgumentParser(prog="python -m search.report", description="Write one HTML report of a study.")
-    p.add_argument("--study", required=True, metavar="FAMILY", help="the family searched (names the study)")
-    p.add_argument("--dataset", default=None, help="its data set (default: the family's)")
-    p.add_argument("--study-name", help="default: FAMILY-DATASET, as search.run")
+    add_study_options(p)
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     p.add_argument("--out", help=f"the HTML file (default {DEFAULT_OUT_DIR}/<study>.html)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
@@ -278,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.results import load_study, study_name_for
 
     with exit_on_usage_error("search.report"):
-        name = study_name_for(args.study, args.dataset, args.study_name)
+        name = study_name_for(args.space or args.study, args.dataset, args.study_name, args.engine, args.tuner)
         study = load_study(args.storage, name)
         if not args.no_mlflow:
             from search.tracking import check_tracking_uri

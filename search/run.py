@@ -6,6 +6,7 @@ Running the same command again resumes the same study. See ``--help``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from search.core import (
     ENGINES,
     PRUNER_NAMES,
     SAMPLER_NAMES,
+    SUMMARY_LOGGER,
     TUNER_NAMES,
     SearchSettings,
     UsageError,
@@ -28,6 +30,7 @@ from search.core import (
 __all__ = ["build_parser", "main", "settings_from_args"]
 
 _log = logging.getLogger("search")
+_summary = logging.getLogger(SUMMARY_LOGGER)  # what --quiet still shows
 
 
 #: the built-in families, named here so that ``--help`` needs no Keras (a test checks them)
@@ -41,8 +44,10 @@ def build_parser() -> ArgumentParser:
         description="Search hyperparameters of a Keras model family with Optuna; "
         "the same command resumes the study.",
     )
-    p.add_argument("--study", required=True, metavar="FAMILY", help=f"model family: {', '.join(FAMILY_NAMES)}")
-    p.add_argument("--show-space", action="store_true", help="print the family's parameters, ranges and presets, then exit")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--study", metavar="FAMILY", help=f"model family: {', '.join(FAMILY_NAMES)}, or a space an installed package registers")
+    which.add_argument("--space", metavar="SPEC", help="your own space: file.py[:NAME] or package.module[:NAME] holding a Space, a keras-tuner HyperModel or a build(hp) function; the study is named after it")
+    p.add_argument("--show-space", action="store_true", help="print the space's parameters, ranges and presets, then exit")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="fashion_mnist (default), mnist, cifar10, a .npz file or an image folder")
     g.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the training set (default 0.1)")
@@ -55,7 +60,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
     g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
     g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
-    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe")
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe; prior draws around the documents' presets and the best trials so far (PriorBand-like)")
     g.add_argument("--pruner", choices=PRUNER_NAMES, default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
@@ -75,52 +80,38 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
     g.add_argument("--verbose", action="store_true", help="show Keras' per-epoch output")
+    g.add_argument("--quiet", action="store_true", help="no progress: warnings, errors and the summary alone")
     return p
 
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    """Turn parsed arguments into :class:`SearchSettings`."""
+    """Turn parsed arguments into :class:`SearchSettings`: an option sets the field of its own
+    name; the few that differ are named here.
+
+    Raises:
+        UsageError: both ``--n-trials`` and ``--study-trials``.
+    """
     n_trials = args.n_trials
     if args.study_trials is not None and n_trials is not None:
         raise UsageError("give --n-trials (this invocation) or --study-trials (the whole study), not both")
     if n_trials is None and args.timeout is None and args.study_trials is None:
         n_trials = 20
+    same = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchSettings) if hasattr(args, f.name)}
     return SearchSettings(
-        family=args.study,
-        dataset=args.dataset,
-        study_name=args.study_name,
-        storage=args.storage,
-        artifacts=args.artifacts,
-        n_trials=n_trials,
-        timeout=args.timeout,
-        trial_timeout=args.trial_timeout,
-        max_epochs=args.max_epochs,
-        sampler=args.sampler,
-        pruner=args.pruner,
-        seed=args.seed,
-        val_fraction=args.val_fraction,
-        limit=args.limit,
-        enqueue_presets=args.enqueue_presets,
-        objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
-        verbose=args.verbose,
-        evaluate=not args.no_test,
-        refit=args.refit,
-        ensemble=args.ensemble,
-        threads=args.threads,
-        tracking_uri=args.tracking_uri,
-        track=not args.no_mlflow,
-        workers=args.workers,
-        gpus=args.gpus,
-        study_trials=args.study_trials,
-        engine=args.engine,
-        jit=args.jit,
-        mixed_precision=args.mixed_precision,
-        tuner=args.tuner,
+        **{
+            **same,
+            "family": args.space or args.study,
+            "n_trials": n_trials,
+            "objectives": tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+            "evaluate": not args.no_test,
+            "track": not args.no_mlflow,
+        }
     )
 
 
 def show_space(family: str) -> None:
-    """Print a family's parameters with their ranges, then its presets."""
+    """Print a space's parameters with their ranges, then its presets (``family``: a family's
+    name, an installed space's, or a spec)."""
     from spaces import get_space
 
     space = get_space(family)
@@ -139,31 +130,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
     start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
-    setup_logging(args.verbose)
+    if args.verbose and args.quiet:
+        sys.stderr.write("search.run: error: give --verbose or --quiet, not both\n")
+        return 2
+    setup_logging(args.verbose, args.quiet)
     with exit_on_usage_error("search.run"):
         if args.show_space:
             try:
-                show_space(args.study)
+                show_space(args.space or args.study)
             except KeyError as exc:
                 raise UsageError(exc.args[0]) from None
             return 0
         settings = settings_from_args(args)
-        from search.engines import run_keras_tuner  # TensorFlow, Optuna and MLflow: after --help
-        from search.execution import prepare, run_search, run_workers
-        from search.tracking import observers_for
+        from search.api import run  # TensorFlow, Optuna and MLflow: only after --help
 
-        prepared = prepare(settings)
         try:
-            if settings.engine == "keras-tuner":
-                summary = run_keras_tuner(prepared, observers_for(settings))
-            elif settings.workers > 1:
-                summary = run_workers(prepared, observers_for(settings))
-            else:
-                summary = run_search(prepared, observers_for(settings))
+            _, summary = run(settings)
         except KeyboardInterrupt:
             return 130
         for line in summary.lines():
-            _log.info("%s", line)
+            _summary.info("%s", line)
     return 0
 
 

@@ -1,15 +1,25 @@
-"""Search spaces: one module per model family of the documents, and the registry of families.
+"""Search spaces: one module per model family of the documents, users' spaces, and the registry.
 
-Adding a family is one module defining a :class:`Space` subclass and a ``SPACE`` instance, plus
-one line in :data:`FAMILIES`.
+Adding a built-in family is one module defining a :class:`Space` subclass and a ``SPACE``
+instance, plus one line in :data:`FAMILIES` (``spaces/_families.py``). A user's space needs no
+change here: :func:`get_space` also finds spaces that installed packages register in the entry-point group
+``keras_hpsearch.spaces``, and loads ``path/to/file.py[:NAME]`` or ``package.module[:NAME]``
+specs — a ``Space`` subclass, or a keras-tuner ``build(hp)`` function or ``HyperModel``
+(:class:`BuildFnSpace`, sampled through :class:`HyperParameters`). :func:`check` dry-builds a
+space before a search, so bad user code fails in one line (:class:`SpaceError`).
 """
 
 from __future__ import annotations
 
-from spaces import cifar_cnn, cnn, lenet, resnet, rnn
 from spaces._base import Candidate, Preset, Space, UnbuildableError
+from spaces._check import check
+from spaces._errors import SpaceError, UserBuildError
+from spaces._families import FAMILIES
+from spaces._hp import HyperParameters
+from spaces._loading import ENTRY_POINT_GROUP, as_space, get_space, load_space, space_names
 from spaces._params import (
     ChoiceParam,
+    DefaultParams,
     FixedParams,
     FloatParam,
     IntParam,
@@ -20,46 +30,35 @@ from spaces._params import (
     TrialParams,
 )
 from spaces._train import TrainConfig, TrainRanges
+from spaces._user import BuildFnSpace, UserArch
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "FAMILIES",
+    "BuildFnSpace",
     "Candidate",
     "ChoiceParam",
+    "DefaultParams",
     "FixedParams",
     "FloatParam",
+    "HyperParameters",
     "IntParam",
     "InvalidParamsError",
     "Param",
     "ParamSource",
     "Preset",
     "Space",
+    "SpaceError",
     "SpaceRecorder",
     "TrainConfig",
     "TrainRanges",
     "TrialParams",
     "UnbuildableError",
+    "UserArch",
+    "UserBuildError",
+    "as_space",
+    "check",
     "get_space",
+    "load_space",
+    "space_names",
 ]
-
-#: Every registered family, by the name ``--study`` takes.
-FAMILIES: dict[str, Space] = {
-    "cnn": cnn.SPACE,
-    "lenet": lenet.SPACE,
-    "resnet": resnet.SPACE,
-    "rnn": rnn.SPACE,
-    "cifar_cnn": cifar_cnn.SPACE,
-}
-
-
-def get_space(family: str) -> Space:
-    """The space of ``family``.
-
-    Raises:
-        KeyError: with a message listing the valid families.
-    """
-    try:
-        return FAMILIES[family]
-    except KeyError:
-        raise KeyError(
-            f"unknown model family {family!r}; choose one of: {', '.join(sorted(FAMILIES))}"
-        ) from None

@@ -18,6 +18,7 @@ import abc
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 
 import keras
@@ -63,14 +64,17 @@ class Space(abc.ABC, Generic[A]):
     """A model family: its knobs and ranges, its presets, and how to build its models."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]
+    summary: ClassVar[str] = ""
     default_dataset: ClassVar[str] = "fashion_mnist"
+    #: known-good points of the space by name (a family's: its documents' final configurations);
+    #: none unless a subclass sets it (or overrides :attr:`presets`)
+    PRESETS: ClassVar[Mapping[str, Preset]] = MappingProxyType({})
     train_ranges: TrainRanges = field(default_factory=TrainRanges)
 
     @property
-    @abc.abstractmethod
     def presets(self) -> Mapping[str, Preset]:
-        """The documents' final configurations of this family, by name."""
+        """Known-good points of this space, by name (:attr:`PRESETS`)."""
+        return self.PRESETS
 
     @abc.abstractmethod
     def sample_arch(self, hp: ParamSource) -> A:
@@ -90,6 +94,14 @@ class Space(abc.ABC, Generic[A]):
         Raises:
             UnbuildableError: ``arch`` does not fit the input's size.
         """
+
+    @property
+    def spec(self) -> str | None:
+        """What :func:`spaces.get_space` resolves to this very space in any process: a family's
+        or an installed entry point's name, or the ``path.py:NAME`` / ``module:NAME`` spec it
+        was loaded from; None for a space made in this process only (a notebook's)."""
+        spec = getattr(self, "_spec", None)  # set by the registry and the loader
+        return None if spec is None else str(spec)
 
     def sample(self, hp: ParamSource) -> Candidate[A]:
         """Sample a whole candidate (architecture, then training) from ``hp``."""

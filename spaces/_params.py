@@ -6,9 +6,13 @@ trial or keras-tuner's ``hp``). Which source it is decides where the values come
 * :class:`TrialParams` samples them from an Optuna trial;
 * :class:`FixedParams` reads them from a plain dict (presets, best params) and checks each value
   against the range the space declares, so a preset that drifts out of its space fails loudly;
-* :class:`SpaceRecorder` records the declarations themselves (``--show-space``).
+* :class:`SpaceRecorder` records the declarations themselves (``--show-space``);
+* :class:`DefaultParams` answers every parameter with its default, for a dry build before any
+  trial exists (:func:`spaces.check`).
 
-keras-tuner's ``HyperParameters`` is adapted in ``search.engines``.
+keras-tuner's ``HyperParameters`` is adapted in ``search.engines`` (a space sampled by
+keras-tuner); :class:`spaces.HyperParameters` is the reverse (a keras-tuner ``build(hp)`` sampled
+from one of these sources).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import optuna
 
 __all__ = [
     "ChoiceParam",
+    "DefaultParams",
     "FixedParams",
     "FloatParam",
     "IntParam",
@@ -212,3 +217,17 @@ class SpaceRecorder(ParamSource):
         if rng is not None:
             return rng.choice(param.choices)
         return True if param.choices == (False, True) else param.choices[0]
+
+
+class DefaultParams(ParamSource):
+    """Answers every parameter with its default: the lowest number, the first choice, switches off.
+
+    A keras-tuner-style ``hp`` over this source answers the defaults its calls declare instead
+    (``default=``, else keras-tuner's: the minimum, the first choice, ``False``), as keras-tuner's
+    own fresh ``HyperParameters()`` does.
+    """
+
+    def _get(self, param: Param) -> Any:
+        if isinstance(param, ChoiceParam):
+            return False if param.choices == (False, True) else param.choices[0]
+        return param.low

@@ -105,11 +105,19 @@ class _SmoothedKLDivergence(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
-def sample_train(hp: ParamSource, ranges: TrainRanges) -> TrainConfig:
-    """Ask ``hp`` for the training parameters within ``ranges``."""
+def sample_train(hp: ParamSource, ranges: TrainRanges, *, model_knobs: bool = True) -> TrainConfig:
+    """Ask ``hp`` for the training parameters within ``ranges``.
+
+    Args:
+        hp: where the values come from.
+        ranges: the ranges searched.
+        model_knobs: also ask for the knobs that change the model itself (augmentation layers and
+            weight decay on its kernels), which only a family's :meth:`Space.build_model` applies;
+            a user's ``build(hp)`` model gets none of them (:class:`spaces.BuildFnSpace`).
+    """
     optimizer = hp.choice("optimizer", ranges.optimizers)
     smoothing = hp.boolean("label_smoothing_on")
-    regularise = hp.boolean("weight_decay_on")
+    regularise = hp.boolean("weight_decay_on") if model_knobs else False
     return TrainConfig(
         epochs=hp.int("epochs", *ranges.epochs),
         batch_size=hp.int("batch_size", *ranges.batch_size, log=True),
@@ -121,7 +129,7 @@ def sample_train(hp: ParamSource, ranges: TrainRanges) -> TrainConfig:
             hp.float("label_smoothing", 0.01, ranges.max_label_smoothing) if smoothing else 0.0
         ),
         lr_schedule=hp.choice("lr_schedule", SCHEDULES),
-        shift=hp.float("shift", 0.0, ranges.max_shift, step=0.01),
-        hflip=hp.boolean("hflip"),
+        shift=hp.float("shift", 0.0, ranges.max_shift, step=0.01) if model_knobs else 0.0,
+        hflip=hp.boolean("hflip") if model_knobs else False,
         weight_decay=hp.float("weight_decay", 1e-6, 1e-2, log=True) if regularise else 0.0,
     )

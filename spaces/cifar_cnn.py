@@ -7,10 +7,9 @@ platform's softmax head with categorical cross-entropy on one-hot labels is the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from spaces._base import Preset
+from spaces._shared import document_preset, presets
 from spaces.cnn import CnnSpace
 
 __all__ = ["CifarCnnSpace", "SPACE"]
@@ -24,39 +23,25 @@ class CifarCnnSpace(CnnSpace):
     summary = "conv blocks then dense layers on CIFAR-10 (document 004)"
     default_dataset = "cifar10"
 
-    @property
-    def presets(self) -> Mapping[str, Preset]:
-        return PRESETS
+    PRESETS = presets(
+        document_preset(
+            name="doc004_cifar_cnn",
+            source="004",
+            description="Conv 32/64/64 3x3 relu, pools after the first two, Dense 64; Adam 1e-3, batch 32, 10 epochs",
+            params={
+                "n_blocks": 3,
+                "filters_0": 32, "pool_0": True, "dropout_0": 0.0,
+                "filters_1": 64, "pool_1": True, "dropout_1": 0.0,
+                "filters_2": 64, "pool_2": False, "dropout_2": 0.0,
+                "dense_layers": 1, "dense_units_0": 64, "dense_dropout_0": 0.0,
+                "convs_per_block": 1, "kernel_size": 3, "padding": "valid", "activation": "relu",
+                "batch_norm": False, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": False,
+                "optimizer": "adam", "epochs": 10, "batch_size": 32, "learning_rate": 1e-3,
+            },
+            param_count=122_570,
+            dataset="cifar10",
+        ),
+    )  # fmt: skip
 
-
-_NO_EXTRAS = {
-    "label_smoothing_on": False,
-    "weight_decay_on": False,
-    "lr_schedule": "constant",
-    "shift": 0.0,
-    "hflip": False,
-}
-
-PRESETS: dict[str, Preset] = {
-    "doc004_cifar_cnn": Preset(
-        name="doc004_cifar_cnn",
-        source="004",
-        description="Conv 32/64/64 3x3 relu, pools after the first two, Dense 64; Adam 1e-3, batch 32, 10 epochs",
-        params={
-            "n_blocks": 3,
-            "filters_0": 32, "pool_0": True, "dropout_0": 0.0,
-            "filters_1": 64, "pool_1": True, "dropout_1": 0.0,
-            "filters_2": 64, "pool_2": False, "dropout_2": 0.0,
-            "dense_layers": 1, "dense_units_0": 64, "dense_dropout_0": 0.0,
-            "convs_per_block": 1, "kernel_size": 3, "padding": "valid", "activation": "relu",
-            "batch_norm": False, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": False,
-            "optimizer": "adam", "epochs": 10, "batch_size": 32, "learning_rate": 1e-3,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=122_570,
-        dataset="cifar10",
-    ),
-}  # fmt: skip
 
 SPACE = CifarCnnSpace()

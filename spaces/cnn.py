@@ -7,17 +7,15 @@ dropout, then ``dense_layers`` dense layers and the softmax head.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keras
 
-from spaces._base import Preset, Space, UnbuildableError
+from spaces._base import Space, UnbuildableError
 from spaces._params import ParamSource
+from spaces._shared import ACTIVATIONS, document_preset, presets
 
 __all__ = ["CnnArch", "CnnSpace", "ConvBlock", "DenseLayer", "SPACE"]
-
-ACTIVATIONS = ("relu", "tanh", "leaky_relu", "elu", "swish")
 
 
 @dataclass(frozen=True)
@@ -54,10 +52,6 @@ class CnnSpace(Space[CnnArch]):
     name = "cnn"
     summary = "conv blocks with batch norm and dropout, then dense layers (documents 001-003)"
     max_blocks: int = 5  # 003 tried up to 5 conv layers
-
-    @property
-    def presets(self) -> Mapping[str, Preset]:
-        return PRESETS
 
     def sample_arch(self, hp: ParamSource) -> CnnArch:
         n_blocks = hp.int("n_blocks", 1, self.max_blocks)
@@ -130,68 +124,54 @@ class CnnSpace(Space[CnnArch]):
                 x = keras.layers.Dropout(layer.dropout)(x)
         return x
 
+    PRESETS = presets(
+        document_preset(
+            name="doc001_cnn_tanh",
+            source="001",
+            description="3 blocks of 2 tanh convs + BN, dropout 0.2/0.3/0.4, Dense 16 + BN; RMSprop 1e-4, 150 epochs",
+            params={
+                "n_blocks": 3,
+                "filters_0": 32, "pool_0": True, "dropout_0": 0.2,
+                "filters_1": 64, "pool_1": True, "dropout_1": 0.3,
+                "filters_2": 128, "pool_2": True, "dropout_2": 0.4,
+                "dense_layers": 1, "dense_units_0": 16, "dense_dropout_0": 0.5,
+                "convs_per_block": 2, "kernel_size": 3, "padding": "same", "activation": "tanh",
+                "batch_norm": True, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": True,
+                "optimizer": "rmsprop", "epochs": 150, "batch_size": 100, "learning_rate": 1e-4,
+            },
+            param_count=306_906,
+        ),
+        document_preset(
+            name="doc002_basic_cnn",
+            source="002",
+            description="Conv 32/64/64 relu, pools after the first two, Dense 54; softmax output (the document's sigmoid bug fixed)",
+            params={
+                "n_blocks": 3,
+                "filters_0": 32, "pool_0": True, "dropout_0": 0.0,
+                "filters_1": 64, "pool_1": True, "dropout_1": 0.0,
+                "filters_2": 64, "pool_2": False, "dropout_2": 0.0,
+                "dense_layers": 1, "dense_units_0": 54, "dense_dropout_0": 0.0,
+                "convs_per_block": 1, "kernel_size": 3, "padding": "valid", "activation": "relu",
+                "batch_norm": False, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": False,
+                "optimizer": "adam", "epochs": 10, "batch_size": 32, "learning_rate": 1e-3,
+            },
+            param_count=87_452,
+        ),
+        document_preset(
+            name="doc003_cnn_dropout07",
+            source="003",
+            description="Conv 35 + BN, Conv 50 + BN (valid relu), MaxPool, Dropout 0.7, Dense 256; Adam 5e-4, batch 128, 12 epochs",
+            params={
+                "n_blocks": 2,
+                "filters_0": 35, "pool_0": False, "dropout_0": 0.0,
+                "filters_1": 50, "pool_1": True, "dropout_1": 0.7,
+                "dense_layers": 1, "dense_units_0": 256, "dense_dropout_0": 0.0,
+                "convs_per_block": 1, "kernel_size": 3, "padding": "valid", "activation": "relu",
+                "batch_norm": True, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": False,
+                "optimizer": "adam", "epochs": 12, "batch_size": 128, "learning_rate": 5e-4,
+            },
+        ),
+    )  # fmt: skip
 
-_NO_EXTRAS = {
-    "label_smoothing_on": False,
-    "weight_decay_on": False,
-    "lr_schedule": "constant",
-    "shift": 0.0,
-    "hflip": False,
-}
-
-PRESETS: dict[str, Preset] = {
-    "doc001_cnn_tanh": Preset(
-        name="doc001_cnn_tanh",
-        source="001",
-        description="3 blocks of 2 tanh convs + BN, dropout 0.2/0.3/0.4, Dense 16 + BN; RMSprop 1e-4, 150 epochs",
-        params={
-            "n_blocks": 3,
-            "filters_0": 32, "pool_0": True, "dropout_0": 0.2,
-            "filters_1": 64, "pool_1": True, "dropout_1": 0.3,
-            "filters_2": 128, "pool_2": True, "dropout_2": 0.4,
-            "dense_layers": 1, "dense_units_0": 16, "dense_dropout_0": 0.5,
-            "convs_per_block": 2, "kernel_size": 3, "padding": "same", "activation": "tanh",
-            "batch_norm": True, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": True,
-            "optimizer": "rmsprop", "epochs": 150, "batch_size": 100, "learning_rate": 1e-4,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=306_906,
-    ),
-    "doc002_basic_cnn": Preset(
-        name="doc002_basic_cnn",
-        source="002",
-        description="Conv 32/64/64 relu, pools after the first two, Dense 54; softmax output (the document's sigmoid bug fixed)",
-        params={
-            "n_blocks": 3,
-            "filters_0": 32, "pool_0": True, "dropout_0": 0.0,
-            "filters_1": 64, "pool_1": True, "dropout_1": 0.0,
-            "filters_2": 64, "pool_2": False, "dropout_2": 0.0,
-            "dense_layers": 1, "dense_units_0": 54, "dense_dropout_0": 0.0,
-            "convs_per_block": 1, "kernel_size": 3, "padding": "valid", "activation": "relu",
-            "batch_norm": False, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": False,
-            "optimizer": "adam", "epochs": 10, "batch_size": 32, "learning_rate": 1e-3,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=87_452,
-    ),
-    "doc003_cnn_dropout07": Preset(
-        name="doc003_cnn_dropout07",
-        source="003",
-        description="Conv 35 + BN, Conv 50 + BN (valid relu), MaxPool, Dropout 0.7, Dense 256; Adam 5e-4, batch 128, 12 epochs",
-        params={
-            "n_blocks": 2,
-            "filters_0": 35, "pool_0": False, "dropout_0": 0.0,
-            "filters_1": 50, "pool_1": True, "dropout_1": 0.7,
-            "dense_layers": 1, "dense_units_0": 256, "dense_dropout_0": 0.0,
-            "convs_per_block": 1, "kernel_size": 3, "padding": "valid", "activation": "relu",
-            "batch_norm": True, "pooling": "max", "dense_activation": "relu", "dense_batch_norm": False,
-            "optimizer": "adam", "epochs": 12, "batch_size": 128, "learning_rate": 5e-4,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-    ),
-}  # fmt: skip
 
 SPACE = CnnSpace()

@@ -7,17 +7,15 @@ pool), then two dense layers, each optionally followed by dropout, and the softm
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keras
 
-from spaces._base import Preset, Space, UnbuildableError
+from spaces._base import Space, UnbuildableError
 from spaces._params import ParamSource
+from spaces._shared import ACTIVATIONS, document_preset, presets
 
 __all__ = ["LenetArch", "LenetSpace", "SPACE"]
-
-ACTIVATIONS = ("relu", "tanh", "leaky_relu", "elu", "swish")
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,6 @@ class LenetSpace(Space[LenetArch]):
 
     name = "lenet"
     summary = "LeNet-5: two conv + pool stages, two dense layers (document 000)"
-
-    @property
-    def presets(self) -> Mapping[str, Preset]:
-        return PRESETS
 
     def sample_arch(self, hp: ParamSource) -> LenetArch:
         return LenetArch(
@@ -94,30 +88,20 @@ class LenetSpace(Space[LenetArch]):
                 x = keras.layers.Dropout(arch.dropout)(x)
         return x
 
+    PRESETS = presets(
+        document_preset(
+            name="doc000_lenet5",
+            source="000",
+            description="pad to 32x32, Conv 6 5x5 tanh, MaxPool, Conv 16 5x5 tanh, MaxPool, Dense 120/84 tanh; Adam 1e-3, batch 128, 10 epochs",
+            params={
+                "pad": True, "conv1_filters": 6, "conv2_filters": 16, "kernel_size": 5,
+                "activation": "tanh", "pooling": "max", "batch_norm": False,
+                "dense1_units": 120, "dense2_units": 84, "dropout": 0.0,
+                "optimizer": "adam", "epochs": 10, "batch_size": 128, "learning_rate": 1e-3,
+            },
+            param_count=61_706,
+        ),
+    )  # fmt: skip
 
-_NO_EXTRAS = {
-    "label_smoothing_on": False,
-    "weight_decay_on": False,
-    "lr_schedule": "constant",
-    "shift": 0.0,
-    "hflip": False,
-}
-
-PRESETS: dict[str, Preset] = {
-    "doc000_lenet5": Preset(
-        name="doc000_lenet5",
-        source="000",
-        description="pad to 32x32, Conv 6 5x5 tanh, MaxPool, Conv 16 5x5 tanh, MaxPool, Dense 120/84 tanh; Adam 1e-3, batch 128, 10 epochs",
-        params={
-            "pad": True, "conv1_filters": 6, "conv2_filters": 16, "kernel_size": 5,
-            "activation": "tanh", "pooling": "max", "batch_norm": False,
-            "dense1_units": 120, "dense2_units": 84, "dropout": 0.0,
-            "optimizer": "adam", "epochs": 10, "batch_size": 128, "learning_rate": 1e-3,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=61_706,
-    ),
-}  # fmt: skip
 
 SPACE = LenetSpace()

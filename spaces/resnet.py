@@ -15,18 +15,18 @@ as in 000's printed summaries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import keras
 
-from spaces._base import Preset, Space, UnbuildableError
+from spaces._base import Space, UnbuildableError
 from spaces._params import ParamSource
+from spaces._shared import ACTIVATIONS, document_preset, presets
 
 __all__ = ["ResnetArch", "ResnetSpace", "SPACE", "Stage"]
 
-ACTIVATIONS = ("relu", "tanh", "leaky_relu", "elu", "swish")
 _Conv = Callable[..., keras.layers.Conv2D]
 
 
@@ -50,6 +50,9 @@ class ResnetArch:
     dropout: float  # before the head; 000 proposed it, 003 tried it and dropped it
 
 
+_STEM_000 = {"stem_filters": 64, "stem_kernel": 7, "stem_stride": 2, "stem_pool": True}
+
+
 @dataclass
 class ResnetSpace(Space[ResnetArch]):
     """Residual family on any image size (Fashion-MNIST by default)."""
@@ -57,10 +60,6 @@ class ResnetSpace(Space[ResnetArch]):
     name = "resnet"
     summary = "small ResNets: a stem, stages of basic or bottleneck blocks (documents 000, 003)"
     max_stages: int = 4  # 000's ResNet-50-like net: stages of 64/128/256/512
-
-    @property
-    def presets(self) -> Mapping[str, Preset]:
-        return PRESETS
 
     def sample_arch(self, hp: ParamSource) -> ResnetArch:
         stem_filters = hp.int("stem_filters", 16, 128, log=True)
@@ -124,6 +123,32 @@ class ResnetSpace(Space[ResnetArch]):
             x = keras.layers.Dropout(arch.dropout)(x)
         return x
 
+    PRESETS = presets(
+        document_preset(
+            name="doc000_simplified_resnet",
+            source="000",
+            description="Conv 64 7x7/2, BN, ReLU, MaxPool, 3 basic blocks of 64, global average pool; Adam 1e-3, batch 64, 10 epochs",
+            params={
+                **_STEM_000, "stages": 1, "base_filters": 64, "blocks_0": 3, "block": "basic",
+                "activation": "relu", "dense_layer": False, "dropout": 0.0,
+                "optimizer": "adam", "epochs": 10, "batch_size": 64, "learning_rate": 1e-3,
+            },
+        ),  # the document prints no total; the layers it lists add up to 227,210 with the head
+        document_preset(
+            name="doc000_resnet50_like",
+            source="000",
+            description="ResNet-50 cut to 2/2/3/2 bottleneck blocks of 64/128/256/512, 1x1 conv between stages, Dense 1000; batch 64, 10 epochs (Adam 1e-3 assumed)",
+            params={
+                **_STEM_000, "stages": 4, "base_filters": 64,
+                "blocks_0": 2, "blocks_1": 2, "blocks_2": 3, "blocks_3": 2,
+                "block": "bottleneck", "transition": "conv", "activation": "relu",
+                "dense_layer": True, "dense_units": 1000, "dropout": 0.0,
+                "optimizer": "adam", "epochs": 10, "batch_size": 64, "learning_rate": 1e-3,
+            },
+            param_count=17_839_746,
+        ),
+    )  # fmt: skip
+
 
 def _check_halvable(x: keras.KerasTensor, where: str) -> None:
     """Raise UnbuildableError if the feature map of ``x`` is already 1x1 and cannot be halved."""
@@ -152,45 +177,5 @@ def _residual_block(
     y = keras.layers.Add()([y, shortcut])
     return keras.layers.Activation(arch.activation)(y)
 
-
-_NO_EXTRAS = {
-    "label_smoothing_on": False,
-    "weight_decay_on": False,
-    "lr_schedule": "constant",
-    "shift": 0.0,
-    "hflip": False,
-}
-
-_STEM_000 = {"stem_filters": 64, "stem_kernel": 7, "stem_stride": 2, "stem_pool": True}
-
-PRESETS: dict[str, Preset] = {
-    "doc000_simplified_resnet": Preset(
-        name="doc000_simplified_resnet",
-        source="000",
-        description="Conv 64 7x7/2, BN, ReLU, MaxPool, 3 basic blocks of 64, global average pool; Adam 1e-3, batch 64, 10 epochs",
-        params={
-            **_STEM_000, "stages": 1, "base_filters": 64, "blocks_0": 3, "block": "basic",
-            "activation": "relu", "dense_layer": False, "dropout": 0.0,
-            "optimizer": "adam", "epochs": 10, "batch_size": 64, "learning_rate": 1e-3,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-    ),  # the document prints no total; the layers it lists add up to 227,210 with the head
-    "doc000_resnet50_like": Preset(
-        name="doc000_resnet50_like",
-        source="000",
-        description="ResNet-50 cut to 2/2/3/2 bottleneck blocks of 64/128/256/512, 1x1 conv between stages, Dense 1000; batch 64, 10 epochs (Adam 1e-3 assumed)",
-        params={
-            **_STEM_000, "stages": 4, "base_filters": 64,
-            "blocks_0": 2, "blocks_1": 2, "blocks_2": 3, "blocks_3": 2,
-            "block": "bottleneck", "transition": "conv", "activation": "relu",
-            "dense_layer": True, "dense_units": 1000, "dropout": 0.0,
-            "optimizer": "adam", "epochs": 10, "batch_size": 64, "learning_rate": 1e-3,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=17_839_746,
-    ),
-}  # fmt: skip
 
 SPACE = ResnetSpace()

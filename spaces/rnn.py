@@ -8,13 +8,13 @@ the last returns the whole sequence), optional batch norm on the last state, the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keras
 
-from spaces._base import Preset, Space
+from spaces._base import Space
 from spaces._params import ParamSource
+from spaces._shared import document_preset, presets
 
 __all__ = ["DenseLayer", "RnnArch", "RnnSpace", "SPACE"]
 
@@ -52,10 +52,6 @@ class RnnSpace(Space[RnnArch]):
     name = "rnn"
     summary = "SimpleRNN/LSTM/GRU over image rows, optionally bidirectional, dense layers (document 001)"
     max_layers: int = 3  # 001 stacked up to 3 recurrent layers
-
-    @property
-    def presets(self) -> Mapping[str, Preset]:
-        return PRESETS
 
     def sample_arch(self, hp: ParamSource) -> RnnArch:
         cell = hp.choice("cell", tuple(_CELLS))
@@ -106,46 +102,34 @@ class RnnSpace(Space[RnnArch]):
                 x = keras.layers.Dropout(dense.dropout)(x)
         return x
 
+    PRESETS = presets(
+        document_preset(
+            name="doc001_simple_rnn",
+            source="001",
+            description="SimpleRNN 256/128/64 relu over rows, BN; plain SGD lr 0.01, batch 65, 25 epochs",
+            params={
+                "cell": "simple", "rnn_layers": 3, "units_0": 256, "units_1": 128, "units_2": 64,
+                "dense_layers": 0, "bidirectional": False, "rnn_activation": "relu", "batch_norm": True,
+                "optimizer": "sgd", "momentum": 0.0, "epochs": 25, "batch_size": 65,
+                "learning_rate": 0.01,
+            },
+            param_count=135_498,
+        ),
+        document_preset(
+            name="doc001_bilstm",
+            source="001",
+            description="Bidirectional LSTM 256/128, Dense 256/128 relu with dropout 0.3; Adam lr 0.01, batch 64, 20 epochs",
+            params={
+                "cell": "lstm", "rnn_layers": 2, "units_0": 256, "units_1": 128,
+                "dense_layers": 2,
+                "dense_units_0": 256, "dense_dropout_0": 0.3,
+                "dense_units_1": 128, "dense_dropout_1": 0.3,
+                "bidirectional": True, "rnn_activation": "tanh", "batch_norm": False,
+                "optimizer": "adam", "epochs": 20, "batch_size": 64, "learning_rate": 0.01,
+            },
+            param_count=1_340_042,
+        ),
+    )  # fmt: skip
 
-_NO_EXTRAS = {
-    "label_smoothing_on": False,
-    "weight_decay_on": False,
-    "lr_schedule": "constant",
-    "shift": 0.0,
-    "hflip": False,
-}
-
-PRESETS: dict[str, Preset] = {
-    "doc001_simple_rnn": Preset(
-        name="doc001_simple_rnn",
-        source="001",
-        description="SimpleRNN 256/128/64 relu over rows, BN; plain SGD lr 0.01, batch 65, 25 epochs",
-        params={
-            "cell": "simple", "rnn_layers": 3, "units_0": 256, "units_1": 128, "units_2": 64,
-            "dense_layers": 0, "bidirectional": False, "rnn_activation": "relu", "batch_norm": True,
-            "optimizer": "sgd", "momentum": 0.0, "epochs": 25, "batch_size": 65,
-            "learning_rate": 0.01,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=135_498,
-    ),
-    "doc001_bilstm": Preset(
-        name="doc001_bilstm",
-        source="001",
-        description="Bidirectional LSTM 256/128, Dense 256/128 relu with dropout 0.3; Adam lr 0.01, batch 64, 20 epochs",
-        params={
-            "cell": "lstm", "rnn_layers": 2, "units_0": 256, "units_1": 128,
-            "dense_layers": 2,
-            "dense_units_0": 256, "dense_dropout_0": 0.3,
-            "dense_units_1": 128, "dense_dropout_1": 0.3,
-            "bidirectional": True, "rnn_activation": "tanh", "batch_norm": False,
-            "optimizer": "adam", "epochs": 20, "batch_size": 64, "learning_rate": 0.01,
-            "loss": "categorical_crossentropy",
-            **_NO_EXTRAS,
-        },
-        param_count=1_340_042,
-    ),
-}  # fmt: skip
 
 SPACE = RnnSpace()

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
 from search.core._errors import UsageError
 
-__all__ = ["exit_on_usage_error", "setup_logging"]
+__all__ = ["SUMMARY_LOGGER", "exit_on_usage_error", "setup_logging"]
+
+#: the logger of what ``--quiet`` still shows: the summary at the end of a search
+SUMMARY_LOGGER = "search.summary"
+#: MLflow's and Alembic's loggers: their INFO lines are set-up chatter ("Creating initial MLflow
+#: database tables...", "Context impl SQLiteImpl."), their warnings and errors are real
+_LIBRARY_LOGGERS = ("absl", "alembic", "huey", "mlflow", "sqlalchemy.engine", "urllib3")
 
 #: the errors of ``spaces`` that mean bad input, not a bug
 _SPACE_ERRORS = ("InvalidParamsError", "SpaceError")
@@ -49,10 +56,21 @@ def _space_input_error(exc: Exception) -> bool:
     return bool(errors) and isinstance(exc, errors)
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Plain progress lines on stdout for the ``search`` logger; warnings of libraries on stderr."""
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Plain progress lines on stdout for the ``search`` logger; warnings of libraries on stderr.
+
+    MLflow configures its own loggers when it is imported (level INFO, its own stderr handler, no
+    propagation), so setting their level before that import is not enough: ``$MLFLOW_LOGGING_LEVEL``
+    makes MLflow itself choose WARNING (in this process and the ones it starts), and the levels
+    are set here again for a process that imported MLflow already.
+
+    Args:
+        verbose: debug lines of the platform too.
+        quiet: only warnings, errors and the summary (logger :data:`SUMMARY_LOGGER`).
+    """
     import warnings
 
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     import optuna
 
     # Optuna flags heartbeat, retry and grouped TPE as experimental: chosen on purpose here.
@@ -70,9 +88,11 @@ def setup_logging(verbose: bool = False) -> None:
         out = _StdoutHandler()
         out.setFormatter(logging.Formatter("%(message)s"))
         ours.addHandler(out)
-    ours.setLevel(logging.DEBUG if verbose else logging.INFO)
+    ours.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     ours.propagate = False
-    for noisy in ("absl", "alembic", "mlflow", "urllib3"):
+    # a child's own level decides; its records reach the handlers of "search" whatever its level
+    logging.getLogger(SUMMARY_LOGGER).setLevel(logging.INFO)
+    for noisy in _LIBRARY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # not WARNING: each model of an ensemble traces its own predict function, which TensorFlow
     # would report as excessive retracing

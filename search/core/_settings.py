@@ -13,6 +13,7 @@ from search.core._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE
 
 __all__ = [
     "ENGINES",
+    "MADE_IN_SESSION",
     "OBJECTIVE_NAMES",
     "PRUNER_NAMES",
     "SAMPLER_NAMES",
@@ -23,11 +24,15 @@ __all__ = [
 
 # The names the options take, kept here so that ``--help`` needs neither Optuna nor TensorFlow;
 # the factories (search.samplers, search.pruners, search.engines) are checked against them by tests.
-SAMPLER_NAMES = ("cmaes", "gp", "nsga2", "qmc", "random", "tpe")
+SAMPLER_NAMES = ("cmaes", "gp", "nsga2", "prior", "qmc", "random", "tpe")
 PRUNER_NAMES = ("hyperband", "median", "none", "successive-halving")
 OBJECTIVE_NAMES = ("accuracy", "time", "params")
 ENGINES = ("optuna", "keras-tuner")
 TUNER_NAMES = ("hyperband", "bayesian", "random")
+
+
+#: how a study records a space made in a Python session (no spec to load it again by)
+MADE_IN_SESSION = "(made in a Python session)"
 
 
 def study_name(family: str, dataset: str, engine: str = "optuna", tuner: str = "hyperband") -> str:
@@ -40,7 +45,7 @@ def study_name(family: str, dataset: str, engine: str = "optuna", tuner: str = "
 class SearchSettings:
     """Everything ``python -m search.run`` takes; see ``--help`` for each."""
 
-    family: str
+    family: str  # a built-in family, an installed space, or a spec: path.py[:NAME] or module[:NAME]
     dataset: str | None = None  # None: the family's default data set
     study_name: str | None = None  # None: "<family>-<dataset>"
     storage: str = DEFAULT_STORAGE
@@ -57,6 +62,7 @@ class SearchSettings:
     enqueue_presets: bool = False
     objectives: tuple[str, ...] = ("accuracy",)
     verbose: bool = False
+    quiet: bool = False  # no progress: the summary alone (--quiet)
     evaluate: bool = True  # evaluate the best configuration on the test set at the end
     refit: bool = False  # train the best configuration again on train + val, within --timeout
     ensemble: int = 1  # the final model averages up to this many picks of the best trials
@@ -82,5 +88,9 @@ class SearchSettings:
 
     @property
     def resolved_study_name(self) -> str:
-        """``--study-name``, or :func:`study_name` of the family and data set."""
-        return self.study_name or study_name(self.family, self.dataset_name, self.engine, self.tuner)
+        """``--study-name``, or :func:`study_name` of the space and data set."""
+        if self.study_name:
+            return self.study_name
+        from spaces import get_space  # a user's space is named by its module: load it
+
+        return study_name(get_space(self.family).name, self.dataset_name, self.engine, self.tuner)

@@ -6,7 +6,17 @@
 """
 
 from search.data._dataset import DataError, Dataset, one_hot
-from search.data._load import DATASETS, load_dataset
+from search.data._load import DATASETS, dataset_from_arrays, dataset_source, load_dataset
 from search.data._pipeline import EVAL_BATCH_SIZE, batches
 
-__all__ = ["DATASETS", "EVAL_BATCH_SIZE", "DataError", "Dataset", "batches", "load_dataset", "one_hot"]
+__all__ = [
+    "DATASETS",
+    "EVAL_BATCH_SIZE",
+    "DataError",
+    "Dataset",
+    "batches",
+    "dataset_from_arrays",
+    "dataset_source",
+    "load_dataset",
+    "one_hot",
+]

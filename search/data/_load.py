@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from search.data._dataset import DataError, Dataset
 from search.data._folder import read_folder
 from search.data._keras_datasets import keras_cache_dir, load_builtin
-from search.data._npz import read_npz
+from search.data._npz import raw_from_arrays, read_npz
 from search.data._split import RawData, check_val_fraction, make_dataset
 
-__all__ = ["DATASETS", "clear_cache", "load_dataset"]
+__all__ = ["DATASETS", "dataset_from_arrays", "dataset_source", "load_dataset"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -44,6 +47,17 @@ def _source(name: str) -> tuple[str, str]:
         f"unknown data set {name!r}: not one of {', '.join(DATASETS)} and no such file or folder "
         "(give a .npz file, or a folder with one sub-folder of images per class)"
     )
+
+
+def dataset_source(name: str) -> str:
+    """Where data set ``name`` is read from: the Keras cache folder of a built-in, else the
+    absolute path of the user's ``.npz`` file or image folder.
+
+    Raises:
+        DataError: no such data set.
+    """
+    kind, where = _source(name)
+    return str(Path(where) / "datasets") if kind == "builtin" else where
 
 
 def _read(name: str, kind: str, where: str) -> RawData:
@@ -100,8 +114,37 @@ def load_dataset(
     return dataset
 
 
-def clear_cache() -> None:
-    """Forgets every cached data set (they are otherwise kept for the life of the process)."""
-    with _LOCK:
-        _RAW.clear()
-        _LOADED.clear()
+def dataset_from_arrays(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    *,
+    name: str = "arrays",
+    class_names: Sequence[str] | None = None,
+    val_fraction: float = 0.1,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """A data set from arrays in memory (a notebook's), checked and split as a ``.npz`` file is.
+
+    Args:
+        x_train: Images ``(n, h, w)`` or ``(n, h, w, c)``, uint8 0..255 or floats in [0, 1].
+        y_train: Class indices ``(n,)`` or one-hot rows.
+        x_test: Test images like ``x_train``; ``None``: a stratified 20 % of the training images.
+        y_test: Test labels, with ``x_test``.
+        name: The data set's name (it names the study).
+        class_names: One name per class (default ``"0"``, ``"1"``, ...).
+        val_fraction: Share of the training images held out, stratified, for validation.
+        limit: As for :func:`load_dataset`.
+        seed: Seed of every random split.
+
+    Raises:
+        DataError: An array has a wrong shape or values, or an argument is out of range.
+    """
+    arrays = {"x_train": np.asarray(x_train), "y_train": np.asarray(y_train),
+              "x_test": None if x_test is None else np.asarray(x_test),
+              "y_test": None if y_test is None else np.asarray(y_test)}  # fmt: skip
+    names = None if class_names is None else np.asarray([str(n) for n in class_names])
+    raw = raw_from_arrays(name, arrays, names)
+    return make_dataset(name, raw, val_fraction=val_fraction, limit=limit, seed=seed)

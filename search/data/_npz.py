@@ -10,14 +10,14 @@ import numpy as np
 from search.data._dataset import DataError
 from search.data._split import RawData
 
-__all__ = ["read_npz"]
+__all__ = ["raw_from_arrays", "read_npz"]
 
 _ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 _LABELS = "labels must be class indices (n,) or one-hot rows (n, classes)"
 _HOW = "save it with numpy.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
 
 
-def _images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+def _images(path: str | Path, key: str, x: np.ndarray) -> np.ndarray:
     """(n, h, w[, c]) uint8 0..255 or floats in [0, 1] -> (n, h, w, c) uint8 or float32."""
     if x.ndim == 3:
         x = x[..., np.newaxis]
@@ -48,7 +48,7 @@ def _images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
     )
 
 
-def _labels(path: Path, key: str, y: np.ndarray, count: int) -> tuple[np.ndarray, int | None]:
+def _labels(path: str | Path, key: str, y: np.ndarray, count: int) -> tuple[np.ndarray, int | None]:
     """Class indices (n,) or one-hot (n, k) -> int64 indices and k (None for indices)."""
     width = None
     if y.ndim == 2 and y.shape[1] > 1:
@@ -73,7 +73,7 @@ def _labels(path: Path, key: str, y: np.ndarray, count: int) -> tuple[np.ndarray
 
 
 def _class_names(
-    path: Path, names: np.ndarray | None, labels: tuple[np.ndarray, ...], widths: list[int]
+    path: str | Path, names: np.ndarray | None, labels: tuple[np.ndarray, ...], widths: list[int]
 ) -> tuple[str, ...]:
     if len(set(widths)) > 1:
         raise DataError(
@@ -120,19 +120,42 @@ def read_npz(path: Path) -> RawData:
             names = loaded["class_names"] if "class_names" in loaded.files else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read {path}: {' '.join(str(exc).split())}; {_HOW}") from None
-    x_train = _images(path, "x_train", arrays["x_train"])
-    x_test = _images(path, "x_test", arrays["x_test"])
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DataError(
-            f"{path}: x_train images are {x_train.shape[1:]}, x_test images {x_test.shape[1:]}"
-        )
-    y_train, train_width = _labels(path, "y_train", arrays["y_train"], len(x_train))
-    y_test, test_width = _labels(path, "y_test", arrays["y_test"], len(x_test))
+    return raw_from_arrays(str(path), arrays, names)
+
+
+def raw_from_arrays(
+    where: str, arrays: dict[str, np.ndarray | None], names: np.ndarray | None = None
+) -> RawData:
+    """Checks a user's arrays (``x_train``, ``y_train``, optional ``x_test``, ``y_test``) as
+    :func:`read_npz` checks a file's.
+
+    Args:
+        where: What the arrays are called in error messages (a file's path, or ``"arrays"``).
+        arrays: The arrays by name; ``x_test`` and ``y_test`` may be ``None`` together (then a
+            stratified share of the training images becomes the test set).
+        names: Optional class names, one per class.
+
+    Raises:
+        DataError: An array has a wrong shape or values.
+    """
+    if (arrays.get("x_test") is None) != (arrays.get("y_test") is None):
+        raise DataError(f"{where}: give both x_test and y_test, or neither")
+    x_train = _images(where, "x_train", arrays["x_train"])
+    y_train, train_width = _labels(where, "y_train", arrays["y_train"], len(x_train))
+    x_test = y_test = test_width = None
+    if arrays.get("x_test") is not None:
+        x_test = _images(where, "x_test", arrays["x_test"])
+        if x_train.shape[1:] != x_test.shape[1:]:
+            raise DataError(
+                f"{where}: x_train images are {x_train.shape[1:]}, x_test images {x_test.shape[1:]}"
+            )
+        y_test, test_width = _labels(where, "y_test", arrays["y_test"], len(x_test))
+    labels = tuple(y for y in (y_train, y_test) if y is not None)
     widths = [width for width in (train_width, test_width) if width is not None]
-    class_names = _class_names(path, names, (y_train, y_test), widths)
-    largest = int(max(y_train.max(), y_test.max()))
+    class_names = _class_names(where, names, labels, widths)
+    largest = int(max(y.max() for y in labels))
     if largest >= len(class_names):
         raise DataError(
-            f"{path}: labels go up to {largest} but there are {len(class_names)} classes"
+            f"{where}: labels go up to {largest} but there are {len(class_names)} classes"
         )
     return RawData(class_names, x_train, y_train, x_test, y_test)

@@ -22,10 +22,15 @@ import keras_tuner as kt
 import optuna
 
 from search.compat import keras_tuner_debug
-from search.core import SearchClock, redact
-from search.execution import Prepared, finish_search, make_clock, make_objective
+from search.core import SearchClock
+from search.execution import (
+    Prepared,
+    enqueue_and_announce,
+    finish_search,
+    make_clock,
+    make_objective,
+)
 from search.final import SearchSummary
-from search.training import device_description
 from search.trials import Objective, ObserverGroup, OptunaArtifacts, ProgressPrinter, TrialObserver
 from spaces import FloatParam, IntParam, Param, ParamSource, Space
 
@@ -199,10 +204,7 @@ def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = 
     """Run one invocation with keras-tuner choosing the values; summarise it like the Optuna engine."""
     s, study = prepared.settings, prepared.study
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
-    _log.info(
-        "study %s: %s on %s, %s, keras-tuner %s, storage %s",
-        study.study_name, s.family, prepared.data.summary(), device_description(), s.tuner, redact(s.storage),
-    )  # fmt: skip
+    enqueue_and_announce(prepared, searcher=f"keras-tuner {s.tuner}")
     clock = make_clock(prepared)
     objective = make_objective(prepared, group, clock, prune=False)  # keras-tuner's Hyperband stops trials itself
     data = prepared.data

@@ -7,6 +7,7 @@ written, so bad input leaves the stores as they were.
 from __future__ import annotations
 
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from optuna.artifacts import FileSystemArtifactStore
 from search.core import (
     GRACE_ENV,
     HEARTBEAT_ENV,
+    MADE_IN_SESSION,
     SearchSettings,
     StorageError,
     UsageError,
     grace_seconds,
     heartbeat_seconds,
     redact,
+    study_name,
 )
 from search.data import DataError, Dataset, load_dataset
 from search.pruners import PRUNERS, make_pruner
@@ -30,9 +33,12 @@ from search.storages import open_storage, open_study
 from search.tracking import TrialRunCloser, check_tracking_uri
 from search.training import configure_precision, configure_threads
 from search.trials import OBJECTIVES
-from spaces import Space, get_space
+from spaces import Space, check, get_space
 
-__all__ = ["Invocation", "Prepared", "check_workers", "prepare"]
+__all__ = ["METRIC_NAMES", "Invocation", "Prepared", "check_workers", "prepare"]
+
+#: what optuna-dashboard calls each objective (instead of "Objective 0")
+METRIC_NAMES = {"accuracy": "validation accuracy", "time": "training seconds", "params": "parameters"}
 
 
 @dataclass(frozen=True)
@@ -156,26 +162,44 @@ def _check_artifacts(path: str) -> None:
             break
 
 
-def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> Prepared:
+def prepare(
+    settings: SearchSettings,
+    invocation: Invocation | None = None,
+    *,
+    space: Space | None = None,
+    data: Dataset | None = None,
+) -> Prepared:
     """Check every input and open data, storage and study, in an order that writes nothing
     until everything else is known to be right.
 
     Args:
         settings: what the user chose.
         invocation: which invocation this process serves (None: a new one, in this process).
+        space: the space, when the caller has it as an object (the Python API); else
+            ``settings.family`` names it (a family, an installed space or a spec).
+        data: the data set, when the caller has it in memory (the Python API); else
+            ``settings.dataset`` names it.
 
     Raises:
         UsageError: one line saying what is wrong.
+        spaces.SpaceError: the user's space cannot be loaded or built (one line with file:line).
     """
-    try:
-        space = get_space(settings.family)
-    except KeyError as exc:
-        raise UsageError(exc.args[0]) from None
+    if space is None:
+        try:
+            space = get_space(settings.family)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
     _check_numbers(settings)
     _check_environment()
     _check_artifacts(settings.artifacts)
     if settings.track:
         check_tracking_uri(settings.tracking_uri)
+    if settings.workers > 1 and (space.spec is None or data is not None):
+        what = "space" if space.spec is None else "data set"
+        raise UsageError(
+            f"--workers processes load the space and the data themselves: this {what} exists only "
+            "in this process (pass a file or a name instead)"
+        )
     multi = len(settings.objectives) > 1
     pruner_name = "none" if multi else settings.pruner
     if pruner_name not in PRUNERS:
@@ -183,27 +207,31 @@ def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> P
     if settings.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {settings.sampler!r}; choose one of: {', '.join(sorted(SAMPLERS))}")
     try:
-        sampler = make_sampler(settings.sampler, settings.seed)
+        priors = [p.params for p in space.presets.values() if p.dataset == settings.dataset_name]
+        sampler = make_sampler(settings.sampler, settings.seed, priors)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     configure_threads(settings.threads)
     configure_precision(settings.mixed_precision)
-    try:
-        data = load_dataset(
-            settings.dataset_name,
-            val_fraction=settings.val_fraction,
-            limit=settings.limit,
-            seed=settings.seed or 0,
-        )
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
+    if data is None:
+        try:
+            data = load_dataset(
+                settings.dataset_name,
+                val_fraction=settings.val_fraction,
+                limit=settings.limit,
+                seed=settings.seed or 0,
+            )
+        except DataError as exc:
+            raise UsageError(str(exc)) from None
+    check(space, data.input_shape, data.num_classes)  # a user's space: built once, before any trial
     pruner = make_pruner(pruner_name, settings.max_epochs, len(data.y_val), data.num_classes)
     try:
         storage = open_storage(settings.storage, on_stale=(TrialRunCloser(settings.tracking_uri),))
     except StorageError as exc:
         raise UsageError(str(exc)) from None
     attrs = {
-        "family": settings.family,
+        "family": space.name,
+        "space": space.spec or f"{space.name} {MADE_IN_SESSION}",
         "dataset": settings.dataset_name,
         "objectives": list(settings.objectives),
         "engine": "optuna" if settings.engine == "optuna" else f"keras-tuner-{settings.tuner}",
@@ -212,7 +240,7 @@ def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> P
     try:
         study = open_study(
             storage,
-            settings.resolved_study_name,
+            settings.study_name or study_name(space.name, settings.dataset_name, settings.engine, settings.tuner),
             directions=directions,
             sampler=sampler,
             pruner=pruner,
@@ -222,8 +250,18 @@ def prepare(settings: SearchSettings, invocation: Invocation | None = None) -> P
         raise UsageError(str(exc)) from None
     except Exception as exc:  # the database went away between open and use
         raise UsageError(f"cannot use storage {redact(settings.storage)}: {type(exc).__name__}") from None
+    _name_metrics(study, settings.objectives)
     store = FileSystemArtifactStore(_artifact_dir(settings.artifacts))
     return Prepared(settings, space, data, study, store, invocation or Invocation.new())
+
+
+def _name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
+    """Name the study's objectives for optuna-dashboard (stored once, with the study)."""
+    names = [METRIC_NAMES[o] for o in objectives]
+    if study.metric_names != names:
+        with warnings.catch_warnings():  # experimental in Optuna: chosen on purpose
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def _artifact_dir(path: str) -> str:

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -27,6 +30,7 @@ from search.tracking import TrialRunCloser
 from search.training import Checkpoints, device_description
 from search.trials import (
     RUN_ATTR,
+    LiveProgress,
     Objective,
     ObserverGroup,
     OptunaArtifacts,
@@ -34,10 +38,19 @@ from search.trials import (
     ResumeEpoch,
     TrialBudget,
     TrialObserver,
+    TrialProgress,
+    TrialStatus,
     run_trials,
 )
 
-__all__ = ["enqueue_and_announce", "finish_search", "make_clock", "make_objective", "run_search"]
+__all__ = [
+    "enqueue_and_announce",
+    "finish_search",
+    "live_progress",
+    "make_clock",
+    "make_objective",
+    "run_search",
+]
 
 _log = logging.getLogger("search")
 
@@ -53,11 +66,12 @@ def finished_by(study: optuna.Study, run_tag: str) -> int:
     )
 
 
-def enqueue_and_announce(prepared: Prepared, workers: str = "") -> None:
+def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | None = None) -> None:
     """Queue the presets (``--enqueue-presets``) and log the start-up line, once per invocation.
 
     Args:
         workers: how the work is spread, e.g. ``", 2 workers x 1 threads"`` (empty: one process).
+        searcher: who chooses the trials (default: the sampler and the pruner).
     """
     s, study = prepared.settings, prepared.study
     if s.enqueue_presets:
@@ -65,15 +79,15 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "") -> None:
         queued = enqueue_presets(study, prepared.space, s.dataset_name, data.input_shape, data.num_classes)
         if queued:
             _log.info("enqueued presets: %s", ", ".join(queued))
+    pruner = "none" if len(s.objectives) > 1 else s.pruner
     _log.info(
-        "study %s: %s on %s%s, %s, sampler %s, pruner %s, storage %s",
+        "study %s: %s on %s%s, %s, %s, storage %s",
         study.study_name,
-        s.family,
+        prepared.space.name,
         prepared.data.summary(),
         workers,
         device_description(),
-        s.sampler,
-        "none" if len(s.objectives) > 1 else s.pruner,
+        searcher or f"sampler {s.sampler}, pruner {pruner}",
         redact(s.storage),
     )
 
@@ -117,15 +131,65 @@ def make_objective(
     )
 
 
+def _terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+@contextlib.contextmanager
+def live_progress(prepared: Prepared, clock: SearchClock, workers: int = 1) -> Iterator[LiveProgress | None]:
+    """The live view of the search while the block runs, when stdout is a terminal and the user
+    did not ask for ``--quiet``; else None (plain lines)."""
+    s = prepared.settings
+    if s.quiet or not _terminal():
+        yield None
+        return
+    budget = s.n_trials if s.study_trials is None else None
+    with LiveProgress(prepared.study, prepared.invocation.run_tag, clock, trials=budget, workers=workers) as live:
+        yield live
+
+
 def run_search(
-    prepared: Prepared, observers: list[TrialObserver] | None = None
+    prepared: Prepared,
+    observers: list[TrialObserver] | None = None,
+    *,
+    progress_sink: Callable[[TrialStatus], None] | None = None,
 ) -> SearchSummary:
-    """Run the trials of one invocation and return its summary (test evaluation included)."""
-    s, study = prepared.settings, prepared.study
-    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
+    """Run the trials of one invocation and return its summary (test evaluation included).
+
+    Args:
+        observers: what watches the trials besides the artifact store (MLflow).
+        progress_sink: a ``--workers`` process whose parent shows the live view: where this
+            worker's trial progress and finished-trial lines go.
+    """
     if not prepared.invocation.is_worker:  # the parent of --workers did both
         enqueue_and_announce(prepared)
     clock = make_clock(prepared)
+    slot = prepared.invocation.worker_index or 0
+    with contextlib.ExitStack() as stack:
+        live = None if prepared.invocation.is_worker else stack.enter_context(live_progress(prepared, clock))
+        sink = live.update if live is not None else progress_sink
+        progress = TrialProgress(sink, slot=slot, epoch_lines=sink is None)
+        printer = ProgressPrinter(progress_sink, slot) if progress_sink is not None else ProgressPrinter()
+        group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), progress, *(observers or [])])
+        trials_this_run, wall_seconds, interrupted = _run_trials(prepared, group, clock, printer)
+    return finish_search(
+        prepared,
+        group,
+        trials_this_run=trials_this_run,
+        wall_seconds=wall_seconds,
+        interrupted=interrupted,
+        clock=clock,
+    )
+
+
+def _run_trials(
+    prepared: Prepared, group: ObserverGroup, clock: SearchClock, printer: ProgressPrinter
+) -> tuple[int, float, bool]:
+    """The trial loop of this process: (trials finished, wall seconds, interrupted)."""
+    s, study = prepared.settings, prepared.study
     objective = make_objective(prepared, group, clock)
     lock = ClaimLock(s.storage, study.study_name)
     group.on_search_start(study)
@@ -138,7 +202,7 @@ def run_search(
             TrialBudget.of(s, prepared.invocation.run_tag),
             lock,
             clock=clock,
-            callbacks=[ProgressPrinter()],
+            callbacks=[printer],
             on_interrupted=[TrialRunCloser(s.tracking_uri)],
             resume_epoch=_resume_epoch(objective.checkpoints),
         )
@@ -148,14 +212,7 @@ def run_search(
             _log.warning("interrupted: the running trial is recorded as failed; run the same command to resume")
     finally:
         lock.close()
-    return finish_search(
-        prepared,
-        group,
-        trials_this_run=finished_by(study, prepared.invocation.run_tag),
-        wall_seconds=time.perf_counter() - start,
-        interrupted=interrupted,
-        clock=clock,
-    )
+    return finished_by(study, prepared.invocation.run_tag), time.perf_counter() - start, interrupted
 
 
 def _resume_epoch(checkpoints: Checkpoints | None) -> ResumeEpoch | None:
@@ -185,8 +242,8 @@ def finish_search(
     s, study = prepared.settings, prepared.study
     summary = summarize(
         study,
-        family=s.family,
-        dataset=s.dataset_name,
+        family=prepared.space.name,
+        dataset=prepared.data.name,
         trials_this_run=trials_this_run,
         wall_seconds=wall_seconds,
         objectives=s.objectives,

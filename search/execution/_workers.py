@@ -25,6 +25,7 @@ from search.execution._search import (
     enqueue_and_announce,
     finish_search,
     finished_by,
+    live_progress,
     make_clock,
     run_search,
 )
@@ -56,17 +57,22 @@ def _gpu_ids() -> list[str]:
     return visible[:count] if visible else [str(i) for i in range(count)]
 
 
-def _worker_main(settings: SearchSettings, invocation: Invocation) -> None:
-    """A worker process: open the (already checked) study, run trials until the budget is spent."""
+def _worker_main(settings: SearchSettings, invocation: Invocation, reports: Any = None) -> None:
+    """A worker process: open the (already checked) study, run trials until the budget is spent.
+
+    Args:
+        reports: the parent's live view's queue (None: the worker logs its own lines).
+    """
     start_tensorflow()  # a spawned process starts afresh: TensorFlow's start-up lines kept off stderr
-    setup_logging(settings.verbose)
+    setup_logging(settings.verbose, settings.quiet)
     with exit_on_usage_error(f"search.run worker {invocation.worker_index}"):
         prepared = prepare(settings, invocation)
         # Same --seed in every worker would sample the same trials: give each its own stream, as
         # Optuna does for its parallel threads (the seed still fixes the data split).
         prepared.study.sampler.reseed_rng()
         try:
-            run_search(prepared, observers_for(settings, in_worker=True))
+            sink = reports.put if reports is not None else None
+            run_search(prepared, observers_for(settings, in_worker=True, data=prepared.data), progress_sink=sink)
         except KeyboardInterrupt:
             sys.exit(130)
 
@@ -97,18 +103,23 @@ def run_workers(prepared: Prepared, observers: list[TrialObserver] | None = None
     ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
     processes = []
     start = time.perf_counter()
-    for index in range(s.workers):
-        child = dataclasses.replace(s, workers=1, evaluate=False, threads=threads)
-        # one budget for all: the workers' trials end when the parent's search does
-        invocation = Invocation(run_tag, worker_index=index, started=clock.started)
-        env = {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if gpus else {}
-        with _environment(env):
-            process = ctx.Process(
-                target=_worker_main, args=(child, invocation), name=f"search-worker-{index}"
-            )
-            process.start()
-        processes.append(process)
-    interrupted = _join(processes)
+    with live_progress(prepared, clock, s.workers) as live:
+        reports = None
+        if live is not None:  # the workers report to the parent's view, one line each
+            reports = ctx.Queue()
+            live.follow(reports)
+        for index in range(s.workers):
+            child = dataclasses.replace(s, workers=1, evaluate=False, threads=threads)
+            # one budget for all: the workers' trials end when the parent's search does
+            invocation = Invocation(run_tag, worker_index=index, started=clock.started)
+            env = {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if gpus else {}
+            with _environment(env):
+                process = ctx.Process(
+                    target=_worker_main, args=(child, invocation, reports), name=f"search-worker-{index}"
+                )
+                process.start()
+            processes.append(process)
+        interrupted = _join(processes)
     return finish_search(
         prepared,
         group,

@@ -17,8 +17,9 @@ does not replace the trial's own model: the two share the best trial's weight. A
 trainings of one configuration is never worse in log loss than their mean (the loss is convex) and
 is usually better than either (measured: README, Benchmarks).
 
-The ensemble is one Keras model (the members side by side, their outputs averaged by
-:class:`WeightedAverage`), stored in the Optuna artifact store as the study's final model, so
+The ensemble is one Keras model (the members side by side, their outputs weighted by Keras'
+``Rescaling`` and summed by ``Add``: no custom layer, so it loads without this package), stored
+in the Optuna artifact store as the study's final model, so
 ``search.predict`` loads it like any other.
 """
 
@@ -61,7 +62,11 @@ LIBRARY_FACTOR = 2
 
 @keras.saving.register_keras_serializable(package="search")
 class WeightedAverage(keras.layers.Layer):
-    """The weighted mean of its inputs (class probabilities of the members)."""
+    """The weighted mean of its inputs (class probabilities of the members).
+
+    Kept so that ensembles saved by earlier versions still load; :func:`average_model` now uses
+    Keras' own layers, which a process without this package can load too.
+    """
 
     def __init__(self, weights: Sequence[float], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -146,12 +151,22 @@ def _predict(model: keras.Model, x: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def average_model(models: Sequence[keras.Model], weights: Sequence[float], input_shape: tuple[int, ...]) -> keras.Model:
-    """One model whose output is the weighted mean of ``models``' outputs."""
+    """One model whose output is the weighted mean of ``models``' outputs.
+
+    Built from Keras' own layers (each member's output scaled by ``Rescaling``, then ``Add``), so
+    the saved model loads anywhere, in a process that never imported this package (``mlflow models
+    serve``); :class:`WeightedAverage` stays registered for ensembles saved before.
+    """
+    total = float(sum(weights))
     inputs = keras.Input(shape=input_shape, name="image")
     outputs = [
-        keras.Model(m.input, m.output, name=f"member_{i}")(inputs) for i, m in enumerate(models)
+        keras.layers.Rescaling(float(w) / total, name=f"weight_{i}")(
+            keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
+        )
+        for i, (m, w) in enumerate(zip(models, weights, strict=True))
     ]
-    return keras.Model(inputs, WeightedAverage(weights, name="classes")(outputs), name="ensemble")
+    averaged = outputs[0] if len(outputs) == 1 else keras.layers.Add(name="classes")(outputs)
+    return keras.Model(inputs, averaged, name="ensemble")
 
 
 def build_ensemble(

@@ -4,9 +4,11 @@ from search.results._results import (
     StudyRow,
     best_trial,
     final_model_of,
+    import_space_of,
     load_best_model,
     load_study,
     open_studies,
+    studies_of_space,
     study_name_for,
     study_row,
 )
@@ -15,9 +17,11 @@ __all__ = [
     "StudyRow",
     "best_trial",
     "final_model_of",
+    "import_space_of",
     "load_best_model",
     "load_study",
     "open_studies",
+    "studies_of_space",
     "study_name_for",
     "study_row",
 ]

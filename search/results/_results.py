@@ -8,6 +8,7 @@ and ``search.predict``. Only reads; never changes a study.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
-from search.core import StorageError, UsageError, redact
+from search.core import MADE_IN_SESSION, SearchSettings, StorageError, UsageError, redact
 from search.final import FINAL_MODEL_ATTR
 from search.storages import open_storage
 from search.trials import MODEL_ARTIFACT_ATTR
@@ -25,13 +26,17 @@ from search.trials import MODEL_ARTIFACT_ATTR
 if TYPE_CHECKING:
     import keras
 
+_log = logging.getLogger("search")
+
 __all__ = [
     "StudyRow",
     "best_trial",
     "final_model_of",
+    "import_space_of",
     "load_best_model",
     "load_study",
     "open_studies",
+    "studies_of_space",
     "study_name_for",
     "study_row",
 ]
@@ -90,29 +95,50 @@ def open_studies(url: str, names: list[str] | None = None) -> list[optuna.Study]
     return [optuna.load_study(study_name=n, storage=storage) for n in (names or known)]
 
 
-def study_name_for(family: str, dataset: str | None, explicit: str | None) -> str:
-    """The study ``search.run --study family [--dataset] [--study-name]`` writes to.
+def study_name_for(
+    family: str,
+    dataset: str | None,
+    explicit: str | None,
+    engine: str = "optuna",
+    tuner: str = "hyperband",
+) -> str:
+    """The study ``search.run --study family [--dataset] [--study-name] [--engine] [--tuner]`` writes to.
 
     Args:
         family: a registered space family (``lenet``, ``cnn``, ...).
         dataset: the ``--dataset`` given (a name or a path), or ``None`` for the family's default.
         explicit: the ``--study-name`` given, which wins when set.
+        engine: ``--engine``: keras-tuner's studies have their own names.
+        tuner: ``--tuner``, with ``--engine keras-tuner``.
 
     Returns:
-        ``explicit``, else ``<family>-<data set name or file stem>``.
+        ``explicit``, else :func:`search.core.study_name` of the family and data set, as ``search.run``.
 
     Raises:
         UsageError: ``family`` is not a registered family.
     """
     if explicit:
         return explicit
+    settings = SearchSettings(family, dataset=dataset, engine=engine, tuner=tuner)
+    try:
+        return settings.resolved_study_name
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+
+
+def studies_of_space(studies: list[optuna.Study], spec: str) -> list[optuna.Study]:
+    """The studies that searched the space ``spec`` names (a family or ``search.run --space SPEC``).
+
+    Raises:
+        UsageError: ``spec`` names no family or space.
+    """
     from spaces import get_space
 
     try:
-        space = get_space(family)
+        space = get_space(spec)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    return f"{family}-{Path(dataset or space.default_dataset).stem}"
+    return [s for s in studies if s.user_attrs.get("space", s.user_attrs.get("family")) in (space.spec, space.name)]
 
 
 def load_study(url: str, name: str) -> optuna.Study:
@@ -199,6 +225,20 @@ def final_model_of(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any] | 
     return None
 
 
+def import_space_of(study: optuna.Study) -> None:
+    """Import the module of the study's space, so Keras finds the custom layers a user's space
+    registers when it loads the study's models (built-in families need nothing)."""
+    spec = study.user_attrs.get("space")
+    if not spec or spec.endswith(MADE_IN_SESSION):
+        return
+    from spaces import get_space
+
+    try:
+        get_space(spec)
+    except Exception as exc:  # moved or broken since the search: models without custom layers still load
+        _log.warning("the space %s of study %s does not load (%s)", spec, study.study_name, exc)
+
+
 def load_best_model(study: optuna.Study, artifacts: str) -> tuple[keras.Model, FrozenTrial]:
     """The trained Keras model of the study's best trial, from the Optuna artifact store.
 
@@ -219,6 +259,7 @@ def load_best_model(study: optuna.Study, artifacts: str) -> tuple[keras.Model, F
 
     import search.final  # noqa: F401  - registers the layer that averages an ensemble's members
 
+    import_space_of(study)
     best = best_trial(study)
     if best is None:
         raise UsageError(f"study {study.study_name} has no completed trial yet")

@@ -1,5 +1,6 @@
 """Samplers: who proposes the next trial's parameters (``--sampler``)."""
 
 from search.samplers._factory import SAMPLERS, make_sampler
+from search.samplers._prior import CENTRE_KEY, MODE_KEY, MODES, PriorSampler
 
-__all__ = ["SAMPLERS", "make_sampler"]
+__all__ = ["CENTRE_KEY", "MODES", "MODE_KEY", "SAMPLERS", "PriorSampler", "make_sampler"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import optuna
+
+from search.samplers._prior import PriorSampler
 
 __all__ = ["SAMPLERS", "make_sampler"]
 
@@ -21,11 +24,23 @@ SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
     "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
     "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
     "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),
+    # the documents' presets as an expert prior (PriorBand / piBO); make_sampler gives it them
+    "prior": lambda seed: PriorSampler([], seed=seed),
 }
 
 
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name`` (see :data:`SAMPLERS`)."""
+def make_sampler(
+    name: str, seed: int | None, priors: Sequence[Mapping[str, Any]] = ()
+) -> optuna.samplers.BaseSampler:
+    """The sampler called ``name`` (see :data:`SAMPLERS`).
+
+    Args:
+        name: a key of :data:`SAMPLERS`.
+        seed: the sampler's seed (None: fresh randomness).
+        priors: the presets' parameter dicts, for ``prior`` (the other samplers ignore them).
+    """
+    if name == "prior":
+        return PriorSampler(priors, seed=seed)
     if name == "gp":
         try:
             import torch  # noqa: F401

@@ -25,16 +25,16 @@ def open_study(
     """Create the study, or resume it when it exists with the same family, data and objectives.
 
     Raises:
-        ValueError: the existing study was made for another family, data set or objectives.
+        ValueError: the existing study was made for another space, data set or objectives.
     """
     try:
         existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
         existing = None
     if existing is not None:
-        for key in ("family", "dataset"):
+        for key in ("space", "family", "dataset"):
             old = existing.user_attrs.get(key)
-            if old is not None and old != attrs[key]:
+            if old is not None and key in attrs and old != attrs[key]:
                 raise ValueError(
                     f"study {name!r} was made for {key} {old!r}, not {attrs[key]!r}: "
                     "choose another --study-name"

@@ -5,13 +5,17 @@ Layout in MLflow:
 * one **experiment** per Optuna study (same name), its artifacts under the store's artifact root;
 * one **parent run** per ``search.run`` invocation (tag ``search.role=parent``): the settings, the
   study's counts, the test evaluation of the best configuration (accuracy, per-class table,
-  confusion matrix, the Keras model) and ``search.report``'s page;
+  confusion matrix), ``search.report``'s page, and the final model as an MLflow model
+  registered under the study's name (:mod:`search.tracking._models`: alias ``champion``);
 * one **child run** per trial, nested under the parent (run name ``trial-<n>``): the sampled
   parameters, per-epoch metrics (step = epoch), the final figures, the model summary and the
   learning curves; status ``FINISHED`` (complete), ``KILLED`` (pruned; tag ``pruned_epoch``) or
   ``FAILED`` (tag ``error``). Tags ``optuna.study_name`` / ``optuna.trial_number`` /
   ``optuna.trial_state`` lead from a run to its trial; the trial's user attribute
-  ``mlflow_run_id`` leads back.
+  ``mlflow_run_id`` leads back. Each trial's run has MLflow's system metrics (``system/...``: CPU,
+  memory, GPU when there is one) sampled every :data:`SYSTEM_METRICS_SECONDS` while it trains.
+* every run records the training, validation and test data as MLflow dataset inputs
+  (:mod:`search.tracking._datasets`), so the runs table says what each trained on.
 
 Only :class:`mlflow.MlflowClient` is used (no global active run), so several worker processes, or
 several machines against one tracking server, log into the same experiment safely. With
@@ -35,15 +39,26 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_SOURCE_NAME
 
 from search.core import SearchSettings, artifact_root_for, redact, resolve_tracking_uri
+from search.data import Dataset
 from search.figures import confusion_figure, confusion_png, learning_curves_figure, markdown_table
 from search.final import SearchSummary, TestEvaluation
+from search.tracking._datasets import dataset_inputs
+from search.tracking._models import log_final_model
 from search.tracking._runs import MLFLOW_RUN_ATTR
 from search.trials import TrialObserver, TrialOutcome, TrialStart
 
-__all__ = ["PARENT_RUN_ENV", "MlflowTracker", "log_report", "observers_for", "open_experiment"]
+__all__ = [
+    "PARENT_RUN_ENV",
+    "SYSTEM_METRICS_SECONDS",
+    "MlflowTracker",
+    "log_report",
+    "observers_for",
+    "open_experiment",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -64,18 +79,25 @@ _STATUS = {
 }
 #: MLflow's batch limits: at most 1000 metrics, 100 params per ``log_batch``
 _PARAM_BATCH = 100
+#: seconds between two samples of a trial's system metrics (trials may last only seconds);
+#: ``$MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` overrides it, as for MLflow's own runs
+SYSTEM_METRICS_SECONDS = 1.0
 
 
-def observers_for(settings: SearchSettings, *, in_worker: bool = False) -> list[TrialObserver]:
+def observers_for(
+    settings: SearchSettings, *, in_worker: bool = False, data: Dataset | None = None
+) -> list[TrialObserver]:
     """The tracking observers of a search: an :class:`MlflowTracker`, or none with ``--no-mlflow``.
 
     Args:
         settings: the search's settings.
         in_worker: a worker process of ``--workers``: it nests its trials under the parent's run.
+        data: the search's data set, recorded as every run's dataset inputs (None: not recorded,
+            and no MLflow model of the final model, whose input example comes from it).
     """
     if not settings.track:
         return []
-    return [MlflowTracker(settings, in_worker=in_worker)]
+    return [MlflowTracker(settings, in_worker=in_worker, data=data)]
 
 
 def open_experiment(client: MlflowClient, name: str, tracking_uri: str) -> str:
@@ -154,13 +176,18 @@ class MlflowTracker(TrialObserver):
     Args:
         settings: the search's settings (tracking URI, what to record as the parent run's params).
         in_worker: a worker process of ``--workers``: it nests its trials under the parent's run.
+        data: the search's data set (dataset inputs of every run; the final model's example).
     """
 
     name = "MLflow logging"
 
-    def __init__(self, settings: SearchSettings, *, in_worker: bool = False) -> None:
+    def __init__(
+        self, settings: SearchSettings, *, in_worker: bool = False, data: Dataset | None = None
+    ) -> None:
         self.settings = settings
         self.in_worker = in_worker
+        self.data = data
+        self._monitors: dict[int, SystemMetricsMonitor] = {}  # trial number -> its sampler
         self.tracking_uri = resolve_tracking_uri(settings.tracking_uri)
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self.experiment_id: str | None = None
@@ -210,6 +237,7 @@ class MlflowTracker(TrialObserver):
             "storage": redact(s.storage),
         }
         self._log_params(self.parent_run_id, params)
+        self._log_datasets(self.parent_run_id)
         ids = list(study.user_attrs.get(PARENT_RUNS_ATTR, []))
         study.set_user_attr(PARENT_RUNS_ATTR, [*ids, self.parent_run_id])
         if s.workers > 1:  # the workers, spawned after this, nest their trials under this run
@@ -242,6 +270,16 @@ class MlflowTracker(TrialObserver):
             self._log_metrics(run_id, metrics)
             if summary.evaluation is not None:
                 self._log_evaluation(run_id, study, summary.evaluation)
+                if self.data is not None:
+                    version = log_final_model(
+                        self.client, self.tracking_uri, run_id, study.study_name, summary,
+                        summary.evaluation, self.data,
+                    )  # fmt: skip
+                    if version is not None:
+                        _log.info(
+                            "final model registered in MLflow as models:/%s/%s",
+                            study.study_name, version.version,
+                        )  # fmt: skip
         finally:
             self.client.set_terminated(run_id, "KILLED" if summary.interrupted else "FINISHED")
 
@@ -291,6 +329,12 @@ class MlflowTracker(TrialObserver):
         trial.set_user_attr(EXPERIMENT_ATTR, self.experiment_id)
         trial.set_user_attr(RUN_LINK_ATTR, self._link(run_id))
         self._log_params(run_id, {"family": family, **params})
+        self._log_datasets(run_id)
+        monitor = SystemMetricsMonitor(
+            run_id, sampling_interval=SYSTEM_METRICS_SECONDS, tracking_uri=self.tracking_uri
+        )
+        monitor.start()
+        self._monitors[trial.number] = monitor
         return run_id
 
     def on_epoch_end(self, trial: optuna.trial.Trial, epoch: int, logs: dict[str, float]) -> None:
@@ -331,6 +375,9 @@ class MlflowTracker(TrialObserver):
                 html = figure.to_html(include_plotlyjs="cdn", full_html=True)
                 self.client.log_text(run_id, html, "learning_curves.html")
         finally:
+            monitor = self._monitors.pop(trial.number, None)
+            if monitor is not None:  # its last samples logged before the run ends
+                monitor.finish()
             self.client.set_terminated(run_id, _STATUS.get(outcome.state, "FAILED"))
 
     # -- helpers ----------------------------------------------------------------------------
@@ -342,6 +389,10 @@ class MlflowTracker(TrialObserver):
         if self.tracking_uri.startswith(("http://", "https://")):
             return f"{self.tracking_uri.rstrip('/')}/{route}"
         return route
+
+    def _log_datasets(self, run_id: str) -> None:
+        if self.data is not None:
+            self.client.log_inputs(run_id, datasets=dataset_inputs(self.data))
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
         items = [Param(k, _param_value(v)) for k, v in params.items() if v is not None]

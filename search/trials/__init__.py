@@ -14,7 +14,14 @@ from search.trials._loop import (
 )
 from search.trials._objective import Objective
 from search.trials._observers import ObserverGroup, TrialObserver, TrialOutcome, TrialStart
-from search.trials._progress import ProgressPrinter, format_value, trial_line
+from search.trials._progress import (
+    LiveProgress,
+    ProgressPrinter,
+    TrialProgress,
+    TrialStatus,
+    format_value,
+    trial_line,
+)
 from search.trials._records import (
     CANNOT_BE_BUILT,
     MODEL_ARTIFACT_ATTR,
@@ -32,6 +39,7 @@ __all__ = [
     "OBJECTIVES",
     "RUN_ATTR",
     "WORKER_ATTR",
+    "LiveProgress",
     "ModelKeeper",
     "Objective",
     "ObserverGroup",
@@ -41,7 +49,9 @@ __all__ = [
     "TrialBudget",
     "TrialObserver",
     "TrialOutcome",
+    "TrialProgress",
     "TrialStart",
+    "TrialStatus",
     "failure_reason",
     "format_value",
     "is_retry",

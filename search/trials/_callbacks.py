@@ -33,12 +33,21 @@ class PruneBeforeLastEpoch(KerasPruningCallback):
 
 
 class EpochForwarder(keras.callbacks.Callback):
-    """Forwards every epoch's logs to the observers and keeps them for a pruned trial's record."""
+    """Forwards every epoch's logs (and every batch's position, for live progress) to the
+    observers, and keeps the logs for a pruned trial's record."""
 
     def __init__(self, trial: optuna.trial.Trial, observers: ObserverGroup) -> None:
         super().__init__()
         self.trial, self.observers = trial, observers
         self.history: dict[str, list[float]] = {}
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = self.params.get("steps") if self.params else None
+        self.observers.on_batch_end(self.trial, self.epoch, batch + 1, int(steps) if steps else None)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items()}

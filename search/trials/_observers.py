@@ -61,6 +61,10 @@ class TrialObserver:
     def on_trial_start(self, start: TrialStart) -> None:
         """After the model is built, before training."""
 
+    def on_batch_end(self, trial: optuna.trial.Trial, epoch: int, batch: int, batches: int | None) -> None:
+        """After every training batch: ``batch`` of ``batches`` (1-based; None: not known) of the
+        0-based ``epoch``. Called often: keep it cheap."""
+
     def on_epoch_end(self, trial: optuna.trial.Trial, epoch: int, logs: dict[str, float]) -> None:
         """After every epoch (0-based ``epoch``), with Keras' logs (losses, accuracies, lr, time)."""
 
@@ -103,6 +107,9 @@ class ObserverGroup(TrialObserver):
 
     def on_trial_start(self, start: TrialStart) -> None:
         self._each("on_trial_start", start)
+
+    def on_batch_end(self, trial: optuna.trial.Trial, epoch: int, batch: int, batches: int | None) -> None:
+        self._each("on_batch_end", trial, epoch, batch, batches)
 
     def on_epoch_end(self, trial: optuna.trial.Trial, epoch: int, logs: dict[str, float]) -> None:
         self._each("on_epoch_end", trial, epoch, logs)

@@ -58,6 +58,8 @@ CASES = [
     case("run", ["--engine", "keras-tuner", "--workers", "2"], "--engine keras-tuner runs one process", id="run-kt-workers"),
     case("run", ["--engine", "keras-tuner", "--enqueue-presets"], "--enqueue-presets is for --engine optuna", id="run-kt-presets"),
     case("run", ["--artifacts", DATA["file"]], "a file, not a folder", id="run-artifacts-file"),
+    case("run", ["--space", "{tmp}/missing.py"], "no such file", id="run-space-missing"),
+    case("run", ["--space", "{tmp}/notaspace.py"], "defines no SPACE", id="run-space-empty"),
     # search.run: data
     case("run", ["--dataset", DATA["one"]], "at least 2 classes", id="run-data-one-class"),
     case("run", ["--dataset", DATA["none"]], "has no class sub-folders", id="run-data-no-classes"),
@@ -127,6 +129,7 @@ def _data_files(tmp: Path) -> None:
     (tmp / "no_classes").mkdir()
     (tmp / "broken.npz").write_text("not a zip archive")
     (tmp / "afile").write_text("a file")
+    (tmp / "notaspace.py").write_text("x = 1\n")
 
 
 def _hashes(*folders: Path) -> dict[str, str]:
@@ -150,7 +153,8 @@ def _argv(command: str, args: list[str], env: dict[str, str], stores: Path, tmp:
         defaults += ["--tracking-uri", f"sqlite:///{stores}/mlflow.db"]
     if command == "run":
         count = [] if given & {"--n-trials", "--study-trials"} else ["--n-trials", "1"]
-        defaults = ["--study", "lenet", "--limit", "300", "--max-epochs", "1", *count, *defaults]
+        family = [] if "--space" in given else ["--study", "lenet"]
+        defaults = [*family, "--limit", "300", "--max-epochs", "1", *count, *defaults]
     return [a.format(tmp=tmp) for a in [*defaults, *args]]
 
 
