@@ -7,7 +7,7 @@
 
 * ``history.png``: optuna-dashboard's study page (optimisation history, trials);
 * ``trial.png``: the best trial's page (parameters, user attributes, artifacts);
-* ``mlflow.png``: the MLflow UI comparing the learning curves of several trials' runs.
+* ``mlflow.png``: the MLflow UI's chart view: every trial's per-epoch curves side by side.
 
 Chromium is Debian's (``make system``), driven by Playwright.
 """
@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -59,17 +60,10 @@ def _start(module: str, folder: Path, *args: str) -> tuple[subprocess.Popen[byte
     raise SystemExit(f"{module} did not start: {log.read_text()}")
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, required=True, help="where make run ran (storage/, mlruns/)")
     parser.add_argument("--study", default="cnn-fashion_mnist")
-    parser.add_argument("--trials", type=int, default=4, help="trials compared in the MLflow UI")
     args = parser.parse_args()
     folder = args.folder.resolve()
     import optuna
@@ -85,26 +79,37 @@ def main() -> int:
             page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(120_000)
             page.goto(f"{board_url}dashboard/studies/{study._study_id}")
-            page.get_by_text("History").first.wait_for()
+            page.locator(".js-plotly-plot").first.wait_for()  # the optimisation history
             page.wait_for_timeout(3000)
             page.screenshot(path=str(HERE / "history.png"))
             page.goto(f"{board_url}dashboard/studies/{study._study_id}/trials?numbers={best.number}")
             page.get_by_role("heading", name=re.compile(f"Trial {best.number}")).wait_for()
-            page.get_by_role("heading", name="Artifacts").scroll_into_view_if_needed()
+            page.set_viewport_size({"width": 1400, "height": 1700})  # down to the artifacts, unscrolled
+            page.get_by_role("heading", name="Artifacts").wait_for()
             page.wait_for_timeout(1500)
-            page.screenshot(path=str(HERE / "trial.png"), full_page=True)
+            page.screenshot(path=str(HERE / "trial.png"))
+            page.set_viewport_size(VIEWPORT)
             by_name = f"{mlflow_url}ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name={args.study}"
             with urllib.request.urlopen(by_name, timeout=60) as response:
                 experiment = json.loads(response.read())
             experiment_id = experiment["experiment"]["experiment_id"]
-            runs = _post(f"{mlflow_url}ajax-api/2.0/mlflow/runs/search", {
-                "experiment_ids": [experiment_id], "filter": "attributes.status = 'FINISHED' and tags.`optuna.trial_state` = 'COMPLETE'",
-                "order_by": ["metrics.val_accuracy DESC"], "max_results": args.trials})["runs"]  # fmt: skip
-            ids = [run["info"]["run_id"] for run in runs]
-            page.goto(f"{mlflow_url}#/compare-runs?runs={json.dumps(ids)}&experiments={json.dumps([experiment_id])}")
-            page.get_by_text("val_accuracy").first.wait_for()
-            page.wait_for_timeout(4000)
-            page.screenshot(path=str(HERE / "mlflow.png"), full_page=True)
+            # the experiment's runs as charts: every trial's per-epoch curves, side by side
+            trials = urllib.parse.quote("attributes.run_name LIKE 'trial-%'")
+            page.goto(f"{mlflow_url}#/experiments/{experiment_id}/runs?compareRunsMode=CHART&searchFilter={trials}")
+            page.get_by_text("search 20").first.wait_for()
+            page.wait_for_timeout(3000)
+            # expand the invocation's run to show its trials' runs (the "+" before its name)
+            box = page.get_by_text("search 20").first.bounding_box()
+            page.mouse.click(box["x"] - 32, box["y"] + box["height"] / 2)
+            page.wait_for_timeout(2000)
+            search_box = page.get_by_placeholder("Search metric charts")
+            search_box.fill("val_accuracy")  # the validation curves
+            title = page.get_by_text("MLflow Assistant")
+            if title.count():  # MLflow 3's assistant panel: its close button ends the title bar
+                bar = title.first.bounding_box()
+                page.mouse.click(VIEWPORT["width"] - 36, bar["y"] + bar["height"] / 2)
+            page.wait_for_timeout(8000)
+            page.screenshot(path=str(HERE / "mlflow.png"))
             browser.close()
     finally:
         for process in (board, mlflow):

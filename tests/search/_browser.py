@@ -39,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 ARTIFACTS = REPO / "test-artifacts"
-SCREENSHOTS = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
 
 #: the study every browser test looks at
@@ -159,13 +158,6 @@ def browser_page(request: pytest.FixtureRequest, viewport: dict[str, int]) -> It
         with screenshot_on_failure(request, page):
             yield page
         browser.close()
-
-
-def save_readme_screenshot(page: Any, name: str) -> None:
-    """With ``UPDATE_SCREENSHOTS=1``, write ``docs/screenshots/<name>`` (shown in the README)."""
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name))
 
 
 @dataclass

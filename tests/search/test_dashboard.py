@@ -1,7 +1,4 @@
-"""``python -m search.dashboard`` in headless Chromium, on a study ``search.run`` wrote while watched.
-
-Run with ``UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshots/dashboard.png`` for the README.
-"""
+"""``python -m search.dashboard`` in headless Chromium, on a study ``search.run`` wrote while watched."""
 
 from __future__ import annotations
 
@@ -27,7 +24,6 @@ from tests.search._browser import (
     browser_page,
     free_port,
     requires_chromium,
-    save_readme_screenshot,
     tiny_study,
     ui_command,
 )
@@ -132,7 +128,6 @@ def test_trial_page_shows_mlflow_links_and_artifacts(
     assert opened.headers["content-type"].startswith("image/png")
     page.go_back()
     page.get_by_role("heading", name=f"Trial {best.number} (trial_id={best._trial_id})").wait_for()
-    save_readme_screenshot(page, "dashboard.png")
 
 
 def _run_dashboard(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,6 @@
 """``python -m search.ui`` (the MLflow UI) in headless Chromium, on the runs ``search.run`` logged.
 
 Needs the MLflow tracker (issue 3): every trial is a run, linked by the trial's ``mlflow_run_id``.
-Run with ``UPDATE_SCREENSHOTS=1`` to rewrite ``docs/screenshots/mlflow.png`` for the README.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from tests.search._browser import (
     StudyRun,
     browser_page,
     requires_chromium,
-    save_readme_screenshot,
     tiny_study,
     ui_command,
 )
@@ -116,7 +114,6 @@ def test_experiment_shows_one_run_per_trial_with_metric_columns(
     assert metrics, "the trial runs have no metric in common"
     headers = show_metric_columns(page, metrics[:3])
     assert any(metrics[0] in h for h in headers)
-    save_readme_screenshot(page, "mlflow.png")
 
 
 def test_comparison_of_two_trial_runs_opens(study_run: StudyRun, mlflow_ui: RunningUI, page: Any) -> None:
