@@ -51,3 +51,10 @@ def test_option_names_match_what_they_name() -> None:
     assert sorted(SAMPLER_NAMES) == sorted(SAMPLERS)
     assert sorted(PRUNER_NAMES) == sorted(PRUNERS)
     assert sorted(run.FAMILY_NAMES) == sorted(FAMILIES)
+
+
+def test_the_command_line_reference_is_up_to_date() -> None:
+    """docs/cli.md shows every command's current ``--help`` (docs/make_cli.py rewrites it)."""
+    done = subprocess.run([sys.executable, str(REPO / "docs" / "make_cli.py"), "--check"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
