@@ -73,20 +73,13 @@ def _history(trial: FrozenTrial, tracking_uri: str | None, use_mlflow: bool) -> 
         return curves, "the user attribute history of the trial in Optuna"
     run_id = trial.user_attrs.get("mlflow_run_id")
     if run_id and use_mlflow:
+        from search.tracking import metric_histories
+
         try:
-            from mlflow import MlflowClient
-            from mlflow.exceptions import MlflowException
-
-            from search.core import resolve_tracking_uri
-
-            client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
-            curves = {
-                key: [m.value for m in sorted(client.get_metric_history(str(run_id), key), key=lambda m: m.step)]
-                for key in _CURVES
-            }
+            curves = metric_histories(str(run_id), _CURVES, tracking_uri)
             if any(curves.values()):
                 return {k: v for k, v in curves.items() if v}, f"MLflow run {run_id}"
-        except (MlflowException, OSError, ValueError) as exc:  # store moved or unreachable: use Optuna's values
+        except Exception as exc:  # store moved or unreachable: use Optuna's values
             _log.warning("learning curves not read from MLflow (%s); using Optuna's values", exc)
     steps = sorted(trial.intermediate_values)
     values = {"val_accuracy": [float(trial.intermediate_values[s]) for s in steps]} if steps else {}

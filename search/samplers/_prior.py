@@ -71,6 +71,8 @@ from optuna.distributions import (
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from search.compat import storage_of, trial_id
+
 __all__ = ["CENTRE_KEY", "MODES", "MODE_KEY", "PriorSampler"]
 
 _log = logging.getLogger(__name__)
@@ -225,7 +227,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
     def after_trial(
         self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
     ) -> None:
-        self._plans.pop(trial._trial_id, None)
+        self._plans.pop(trial_id(trial), None)
         self._base.after_trial(study, trial, state, values)
 
     # --- the schedule ---------------------------------------------------------------------------
@@ -272,7 +274,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
 
     def _plan(self, study: Study, trial: FrozenTrial) -> _Plan:
         """The trial's plan: chosen once, when the trial starts, and recorded in its attributes."""
-        plan = self._plans.get(trial._trial_id)
+        plan = self._plans.get(trial_id(trial))
         if plan is not None:
             return plan
         centre_id: int | None = None
@@ -304,10 +306,10 @@ class PriorSampler(optuna.samplers.BaseSampler):
                 )
             else:
                 plan = _Plan("global")
-        self._plans[trial._trial_id] = plan
-        study._storage.set_trial_system_attr(trial._trial_id, MODE_KEY, plan.mode)
+        self._plans[trial_id(trial)] = plan
+        storage_of(study).set_trial_system_attr(trial_id(trial), MODE_KEY, plan.mode)
         if centre_id is not None:
-            study._storage.set_trial_system_attr(trial._trial_id, CENTRE_KEY, centre_id)
+            storage_of(study).set_trial_system_attr(trial_id(trial), CENTRE_KEY, centre_id)
         _log.debug("trial %d: %s draw (centre %s)", trial.number, plan.mode, centre_id)
         return plan
 

@@ -14,7 +14,7 @@ from search.tracking._models import (
     load_registered_model,
     log_final_model,
 )
-from search.tracking._runs import MLFLOW_RUN_ATTR, TrialRunCloser
+from search.tracking._runs import MLFLOW_RUN_ATTR, TrialRunCloser, metric_histories
 from search.tracking._tracker import (
     PARENT_RUN_ENV,
     SYSTEM_METRICS_SECONDS,
@@ -36,6 +36,7 @@ __all__ = [
     "MlflowTracker",
     "RegisteredModel",
     "TrialRunCloser",
+    "metric_histories",
     "check_tracking_uri",
     "dataset_inputs",
     "digest",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial
 
 from search.core import resolve_tracking_uri
 
-__all__ = ["MLFLOW_RUN_ATTR", "TrialRunCloser"]
+__all__ = ["MLFLOW_RUN_ATTR", "TrialRunCloser", "metric_histories"]
 
 _log = logging.getLogger("search")
 
@@ -49,3 +50,18 @@ class TrialRunCloser:
             _log.warning("could not close MLflow run %s of trial %d: %s", run_id, trial.number, exc)
             return False
         return True
+
+
+def metric_histories(run_id: str, keys: Sequence[str], tracking_uri: str | None) -> dict[str, list[float]]:
+    """The per-step values of ``keys`` logged to run ``run_id``, in step order.
+
+    Raises:
+        mlflow.exceptions.MlflowException, OSError: the store cannot be read.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    return {
+        key: [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+        for key in keys
+    }
