@@ -39,6 +39,11 @@ __all__ = ["enqueue_and_announce", "finish_search", "make_clock", "make_objectiv
 
 _log = logging.getLogger("search")
 
+#: the epoch at which each pruner first compares a trial (Optuna's steps are 0-based epochs:
+#: successive halving and Hyperband with ``min_resource=1`` first judge step 1, the median pruner
+#: warms up for one step); a trial must be able to train this far in the time it has
+FIRST_RUNG = {"successive-halving": 2, "hyperband": 2, "median": 2, "none": 1}
+
 #: epochs without a better validation accuracy after which a multi-objective trial stops
 MULTI_OBJECTIVE_PATIENCE = 2
 
@@ -76,7 +81,7 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | 
 def make_clock(prepared: Prepared) -> SearchClock:
     """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time."""
     s, started = prepared.settings, prepared.invocation.started
-    reserve = (lambda: refit_reserve(prepared.study, prepared.data)) if s.refit else None
+    reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
     if started is None:
         return SearchClock(s.timeout, reserve)
     return SearchClock(s.timeout, reserve, started=started)
@@ -102,7 +107,8 @@ def make_objective(
         verbose=s.verbose,
         objectives=s.objectives,
         prune=(not multi and s.pruner != "none") if prune is None else prune,
-        trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
+        trial_seconds=s.trial_timeout,  # None: each trial's cap is derived from its pace and the time left
+        first_rung=FIRST_RUNG.get(s.pruner, 1) if not multi else 1,
         search_end=clock.search_end,
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,

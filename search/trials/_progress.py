@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.training import TOO_SLOW
 from search.trials._records import CANNOT_BE_BUILT
 
 __all__ = ["ProgressPrinter", "format_value", "trial_line"]
@@ -40,6 +41,8 @@ def trial_line(trial: FrozenTrial, best: float | None) -> str:
             parts.append(f"pruned: {reason}")
         else:
             why = " (time budget)" if "time budget" in reason else ""
+            if reason.startswith(TOO_SLOW):
+                why = f" ({TOO_SLOW})"
             parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}{why}")
     else:
         state = "failed" if trial.state == TrialState.FAIL else trial.state.name.lower()
