@@ -79,12 +79,26 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | 
 
 
 def make_clock(prepared: Prepared) -> SearchClock:
-    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time."""
+    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time; no
+    trial starts when even the fastest first rung measured so far would not fit."""
     s, started = prepared.settings, prepared.invocation.started
     reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
+    rung = FIRST_RUNG.get(s.pruner, 1) if len(s.objectives) == 1 else 1
+    shortest = lambda: _fastest_first_rung(prepared.study, rung)  # noqa: E731
     if started is None:
-        return SearchClock(s.timeout, reserve)
-    return SearchClock(s.timeout, reserve, started=started)
+        return SearchClock(s.timeout, reserve, shortest_trial=shortest)
+    return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest)
+
+
+def _fastest_first_rung(study: optuna.Study, first_rung: int) -> float:
+    """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
+    epoch, times ``first_rung`` epochs; 0 before any trial measured its pace."""
+    paces = [
+        float(t.user_attrs.get("seconds_per_epoch") or t.user_attrs.get("batch_seconds_per_epoch") or 0.0)
+        for t in study.get_trials(deepcopy=False)
+    ]
+    paces = [p for p in paces if p > 0]
+    return min(paces) * first_rung if paces else 0.0
 
 
 def make_objective(
