@@ -84,7 +84,7 @@ def make_clock(prepared: Prepared) -> SearchClock:
     s, started = prepared.settings, prepared.invocation.started
     reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
     rung = FIRST_RUNG.get(s.pruner, 1) if len(s.objectives) == 1 else 1
-    shortest = lambda: _fastest_first_rung(prepared.study, rung)  # noqa: E731
+    shortest = lambda: _fastest_first_rung(prepared.study, rung)
     if started is None:
         return SearchClock(s.timeout, reserve, shortest_trial=shortest)
     return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest)
