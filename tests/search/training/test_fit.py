@@ -47,11 +47,11 @@ def _fit_with(callbacks: list[keras.callbacks.Callback], epochs: int) -> None:
 
 
 def test_trial_projected_over_its_budget_stops_at_once() -> None:
-    budget = TrialTimeBudget(seconds=8, measure_seconds=0.3, first_rung=5)
+    budget = TrialTimeBudget(seconds=30, measure_seconds=0.3, first_rung=150)
     count = _Count()
-    with pytest.raises(OverBudget, match=r"projected to reach its first rung \(epoch 5\) in .*s \(about .* s per epoch\), over the per-trial time budget of 8s"):
-        # 5 epochs of 1,024 batches: far over 3 s on any CPU
-        _fit_with([budget, count], epochs=10)
+    with pytest.raises(OverBudget, match=r"projected to reach its first rung \(epoch 150\) in .*s \(about .* s per epoch\), over the per-trial time budget of 30s"):
+        # 150 epochs of 1,024 batches: far over 30 s on any CPU
+        _fit_with([budget, count], epochs=300)
     assert budget.exceeded
     assert count.epochs == 0 and count.batches < 1024  # stopped within its first epoch
 
@@ -147,10 +147,10 @@ def test_the_pace_of_a_trial_cut_short_is_that_of_its_whole_epochs(keras_home: P
 
 
 def test_trial_that_cannot_reach_its_first_rung_before_the_search_ends_stops_at_once() -> None:
-    budget = TrialTimeBudget(deadline=time.monotonic() + 2.0, first_rung=5, measure_seconds=0.3)
+    budget = TrialTimeBudget(deadline=time.monotonic() + 30.0, first_rung=150, measure_seconds=0.3)
     count = _Count()
-    with pytest.raises(OverBudget, match=rf"^{TOO_SLOW}: about .* s per epoch; projected to reach its first rung \(epoch 5\)"):
-        _fit_with([budget, count], epochs=10)  # 5 epochs of 1,024 batches: far over 2 s on any CPU
+    with pytest.raises(OverBudget, match=rf"^{TOO_SLOW}: about .* s per epoch; projected to reach its first rung \(epoch 150\)"):
+        _fit_with([budget, count], epochs=300)  # 150 epochs of 1,024 batches: far over 30 s on any CPU
     assert count.epochs == 0 and count.batches < 1024
     assert budget.seconds_per_epoch is not None and budget.seconds_per_epoch > 0  # measured from its batches
 
