@@ -6,6 +6,14 @@ same space and data.
     python benchmarks/search_efficiency.py --quick   # lenet, 3,000 images, 45 s per method (~5 min)
     python benchmarks/search_efficiency.py           # cnn and lenet, all images, 20 min per method
     python benchmarks/search_efficiency.py --families lenet --budget 600 --limit 20000
+    python benchmarks/search_efficiency.py --families lenet cnn --budget 180 --limit 12000 --max-epochs 6 \
+        --methods optuna-tpe-sh-presets optuna-prior-sh-presets --seeds 0 1 2   # paired seeds
+
+With several ``--seeds``, every method runs once per seed (seed k gives every method the same data
+split), the methods alternating within each seed so that a machine whose load drifts hurts none
+of them more; a table then gives per method the median and range over seeds of the best
+validation accuracy, the share of trials and of training time spent on sampler-proposed
+(non-preset) candidates, and per seed which method was ahead.
 
 Every method is a real ``search.run`` invocation (the same code users run) into its own study of a
 temporary storage, one after the other in this process (the data is loaded once). For each method
@@ -44,6 +52,8 @@ METHODS = {
     "optuna-tpe-sh": ["--sampler", "tpe", "--pruner", "successive-halving"],  # search.run's default
     # make run's way: the documents' configurations of the family are the first trials
     "optuna-tpe-sh-presets": ["--sampler", "tpe", "--pruner", "successive-halving", "--enqueue-presets"],
+    # the presets as a prior (search.samplers.PriorSampler, PriorBand/piBO-like), also queued first
+    "optuna-prior-sh-presets": ["--sampler", "prior", "--pruner", "successive-halving", "--enqueue-presets"],
     "optuna-tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
     "optuna-random": ["--sampler", "random", "--pruner", "none"],
     "keras-tuner-hyperband": ["--engine", "keras-tuner", "--tuner", "hyperband"],
@@ -77,6 +87,17 @@ def time_to(points: list[tuple[float, float]], target: float) -> float | None:
     return next((s for s, a in points if a >= target), None)
 
 
+def proposed_share(study: optuna.Study) -> tuple[float, float, int]:
+    """Share of the trials and of the training seconds spent on candidates the sampler proposed
+    (trials without a ``preset`` user attribute), and how many of those trained an epoch or more."""
+    trials = study.get_trials(deepcopy=False)
+    proposed = [t for t in trials if not t.user_attrs.get("preset")]
+    seconds = [float(t.user_attrs.get("training_seconds") or 0.0) for t in trials]
+    own = sum(float(t.user_attrs.get("training_seconds") or 0.0) for t in proposed)
+    trained = sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in proposed)
+    return len(proposed) / max(len(trials), 1), own / max(sum(seconds), 1e-9), trained
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="lenet, 3,000 images, 45 s per method, 2 epochs")
@@ -86,6 +107,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, help="default 10 (quick 2)")
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
     parser.add_argument("--seed", type=int, default=0, help="every method's --seed (default 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="paired seeds: every method once per seed (default: --seed)")
     parser.add_argument("--out", default="benchmarks/results/search_efficiency.html")
     args = parser.parse_args()
     setup_logging()
@@ -98,31 +120,41 @@ def main() -> None:
               families, budget, limit or "all", max_epochs, args.seed)  # fmt: skip
     curves: dict[str, list[tuple[float, float]]] = {}
     rows = []
+    seeds = args.seeds or [args.seed]
+    paired: dict[tuple[str, str, int], tuple[float | None, float, float, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{tmp}/optuna.db"
-        for family in families:
-            for method in args.methods:
-                name = f"{family}-{method}"
-                argv = [
-                    "--study", family, "--study-name", name, "--storage", storage,
-                    "--artifacts", f"{tmp}/storage/artifacts", "--no-mlflow", "--no-test",
-                    "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", str(args.seed),
-                    *(["--limit", str(limit)] if limit else []), *METHODS[method],
-                ]  # fmt: skip
-                _log.info("== %s", name)
-                run.main(argv)
-                study = optuna.load_study(study_name=name, storage=storage)
-                points = curves[name] = curve(study)
-                states = [t.state for t in study.get_trials(deepcopy=False)]
-                rows.append(
-                    (name, points[-1][1] if points else None, [time_to(points, g) for g in TARGETS],
-                     states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED), states.count(TrialState.FAIL))
-                )  # fmt: skip
+        for k, seed in enumerate(seeds):
+            for family in families:
+                # alternate which method goes first, so a drift in the machine's load favours none
+                for method in args.methods if k % 2 == 0 else args.methods[::-1]:
+                    name = f"{family}-{method}" + (f"-s{seed}" if len(seeds) > 1 else "")
+                    argv = [
+                        "--study", family, "--study-name", name, "--storage", storage,
+                        "--artifacts", f"{tmp}/storage/artifacts", "--no-mlflow", "--no-test",
+                        "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", str(seed),
+                        *(["--limit", str(limit)] if limit else []), *METHODS[method],
+                    ]  # fmt: skip
+                    _log.info("== %s", name)
+                    run.main(argv)
+                    study = optuna.load_study(study_name=name, storage=storage)
+                    points = curves[name] = curve(study)
+                    states = [t.state for t in study.get_trials(deepcopy=False)]
+                    best = points[-1][1] if points else None
+                    paired[family, method, seed] = (best, *proposed_share(study))
+                    _log.info("== %s: best %s, proposed share of trials %.2f, of training time %.2f, %d trained",
+                              name, best, *proposed_share(study))  # fmt: skip
+                    rows.append(
+                        (name, best, [time_to(points, g) for g in TARGETS],
+                         states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED), states.count(TrialState.FAIL))
+                    )  # fmt: skip
     _log.info("| study | best val acc | " + " | ".join(f"time to {g:.2f}" for g in TARGETS) + " | complete | pruned | failed |")
     _log.info("|---|---:|" + "---:|" * len(TARGETS) + "---:|---:|---:|")
     for name, best, times, c, p, f in rows:
         cells = " | ".join(f"{t:.0f} s" if t is not None else "-" for t in times)
         _log.info("| %s | %s | %s | %d | %d | %d |", name, f"{best:.4f}" if best else "-", cells, c, p, f)
+    if len(seeds) > 1:
+        _paired_table(paired, families, args.methods, seeds)
     for family in families:
         kt_points = curves.get(f"{family}-keras-tuner-hyperband") or []
         for method in (m for m in METHODS if m.startswith("optuna-tpe")):  # every TPE method gets a verdict
@@ -138,6 +170,44 @@ def main() -> None:
             )  # fmt: skip
     _write_figure(curves, Path(args.out))
     _log.info("wrote %s", args.out)
+
+
+def _paired_table(
+    paired: dict[tuple[str, str, int], tuple[float | None, float, float, int]],
+    families: list[str],
+    methods: list[str],
+    seeds: list[int],
+) -> None:
+    """Per family and method: median and range of the best validation accuracy over the seeds, the
+    proposed (non-preset) shares; then per seed the accuracies side by side and who was ahead."""
+    import statistics
+
+    _log.info("| family | method | median best val acc | range | proposed share of trials | of training time | proposed trials trained |")
+    _log.info("|---|---|---:|---:|---:|---:|---:|")
+    for family in families:
+        for method in methods:
+            got = [paired[family, method, s] for s in seeds if (family, method, s) in paired]
+            accs = [g[0] for g in got if g[0] is not None]
+            if not accs:
+                continue
+            _log.info(
+                "| %s | %s | %.4f | %.4f-%.4f | %.2f | %.2f | %s |", family, method, statistics.median(accs),
+                min(accs), max(accs), statistics.median(g[1] for g in got), statistics.median(g[2] for g in got),
+                "/".join(str(g[3]) for g in got),
+            )  # fmt: skip
+    if len(methods) != 2:
+        return
+    a, b = methods
+    _log.info("| family | seed | %s | %s | ahead |", a, b)
+    _log.info("|---|---:|---:|---:|---|")
+    for family in families:
+        wins = 0
+        for s in seeds:
+            x, y = paired.get((family, a, s), (None,))[0], paired.get((family, b, s), (None,))[0]
+            ahead = "-" if x is None or y is None or x == y else (b if y > x else a)
+            wins += ahead == b
+            _log.info("| %s | %d | %s | %s | %s |", family, s, f"{x:.4f}" if x else "-", f"{y:.4f}" if y else "-", ahead)
+        _log.info("%s: %s ahead in %d of %d paired seeds", family, b, wins, len(seeds))
 
 
 def _write_figure(curves: dict[str, list[tuple[float, float]]], path: Path) -> None:

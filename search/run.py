@@ -56,7 +56,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--n-trials", type=int, help="trials to run in this invocation, over all its workers (default 20; with --timeout, none)")
     g.add_argument("--study-trials", type=int, metavar="N", help="run until the whole study has N trials, whoever runs them (several machines)")
     g.add_argument("--timeout", type=duration, help="the invocation's time budget: 600, 20m, 2h; no trial starts or trains past it (with --refit, the refit fits in it too)")
-    g.add_argument("--trial-timeout", type=duration, help="prune a trial still training after this long (default: a quarter of --timeout)")
+    g.add_argument("--trial-timeout", type=duration, help="stop every trial still training after this long (default: none; a trial that does not lead may use, past its first rung, half the search time left when it started)")
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
     g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
     g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")

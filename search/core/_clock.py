@@ -22,11 +22,15 @@ class SearchClock:
         timeout: the whole invocation's budget in seconds (None: no limit).
         reserve: seconds to keep at the end, asked each time a trial starts (the expected refit
             time of the best trial so far); None keeps nothing.
+        shortest_trial: seconds the quickest trial needs to be worth starting (the fastest
+            first rung measured so far), asked each time a trial starts: no trial starts with less
+            time left, rather than being built only to be pruned as too slow; None: 0.
     """
 
     timeout: float | None
     reserve: Callable[[], float] | None = None
     started: float = field(default_factory=time.monotonic)
+    shortest_trial: Callable[[], float] | None = None
 
     @property
     def end(self) -> float | None:
@@ -43,4 +47,6 @@ class SearchClock:
     def search_over(self) -> bool:
         """No trial may start any more."""
         end = self.search_end()
-        return end is not None and time.monotonic() >= end
+        if end is None:
+            return False
+        return time.monotonic() >= end - (self.shortest_trial() if self.shortest_trial is not None else 0.0)

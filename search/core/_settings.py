@@ -52,7 +52,7 @@ class SearchSettings:
     artifacts: str = DEFAULT_OPTUNA_ARTIFACTS  # Optuna artifact store: the best models
     n_trials: int | None = 20
     timeout: float | None = None  # seconds
-    trial_timeout: float | None = None  # per trial, seconds; None: a quarter of --timeout, if any
+    trial_timeout: float | None = None  # per trial, seconds; None: derived from each trial's pace and the time left
     max_epochs: int = 10
     sampler: str = "tpe"
     pruner: str = "successive-halving"  # one bracket; a tie with the best is kept (search.pruners)

@@ -54,6 +54,11 @@ __all__ = [
 
 _log = logging.getLogger("search")
 
+#: the epoch at which each pruner first compares a trial (Optuna's steps are 0-based epochs:
+#: successive halving and Hyperband with ``min_resource=1`` first judge step 1, the median pruner
+#: warms up for one step); a trial must be able to train this far in the time it has
+FIRST_RUNG = {"successive-halving": 2, "hyperband": 2, "median": 2, "none": 1}
+
 #: epochs without a better validation accuracy after which a multi-objective trial stops
 MULTI_OBJECTIVE_PATIENCE = 2
 
@@ -93,12 +98,26 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | 
 
 
 def make_clock(prepared: Prepared) -> SearchClock:
-    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time."""
+    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time; no
+    trial starts when even the fastest first rung measured so far would not fit."""
     s, started = prepared.settings, prepared.invocation.started
-    reserve = (lambda: refit_reserve(prepared.study, prepared.data)) if s.refit else None
+    reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
+    rung = FIRST_RUNG.get(s.pruner, 1) if len(s.objectives) == 1 else 1
+    shortest = lambda: _fastest_first_rung(prepared.study, rung)
     if started is None:
-        return SearchClock(s.timeout, reserve)
-    return SearchClock(s.timeout, reserve, started=started)
+        return SearchClock(s.timeout, reserve, shortest_trial=shortest)
+    return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest)
+
+
+def _fastest_first_rung(study: optuna.Study, first_rung: int) -> float:
+    """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
+    epoch, times ``first_rung`` epochs; 0 before any trial measured its pace."""
+    paces = [
+        float(t.user_attrs.get("seconds_per_epoch") or t.user_attrs.get("batch_seconds_per_epoch") or 0.0)
+        for t in study.get_trials(deepcopy=False)
+    ]
+    paces = [p for p in paces if p > 0]
+    return min(paces) * first_rung if paces else 0.0
 
 
 def make_objective(
@@ -121,7 +140,8 @@ def make_objective(
         verbose=s.verbose,
         objectives=s.objectives,
         prune=(not multi and s.pruner != "none") if prune is None else prune,
-        trial_seconds=s.trial_timeout or (s.timeout / 4 if s.timeout else None),
+        trial_seconds=s.trial_timeout,  # None: each trial's cap is derived from its pace and the time left
+        first_rung=FIRST_RUNG.get(s.pruner, 1) if not multi else 1,
         search_end=clock.search_end,
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,

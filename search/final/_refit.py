@@ -11,6 +11,7 @@ to leave it the time the best trial's measured pace says it needs (:func:`refit_
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,6 +38,14 @@ FINAL_MODEL_ATTR = "final_model"
 #: of one model took from 42 s to 81 s, and the refit builds its model and copies the data first
 SAFETY = 1.25
 
+#: the refit's reserve is at most this share of ``--timeout``, so the search keeps at least the
+#: rest on any machine; a refit that needs more trains fewer epochs (:meth:`RefitPlan.within`)
+MAX_REFIT_SHARE = 0.5
+
+#: a refit shrunk to fit its time trains at least this share of the epochs chosen on validation;
+#: fewer, and the trial's own model (trained for all of them) is the final one
+MIN_EPOCH_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class RefitPlan:
@@ -47,6 +56,18 @@ class RefitPlan:
     # time budget stopped it while it was still improving
     schedule_epochs: int  # the trial's planned epochs: the learning-rate schedule spans them, as in the trial
     seconds: float  # expected wall time: the trial's seconds per epoch, scaled by the extra images
+
+    def within(self, seconds: float) -> RefitPlan | None:
+        """This plan, with fewer epochs if it needs more than ``seconds`` (the schedule then spans
+        the epochs it trains, so a cosine decay still ends at 0); None when fewer than
+        :data:`MIN_EPOCH_SHARE` of its epochs would fit."""
+        if self.seconds <= seconds:
+            return self
+        per_epoch = self.seconds / self.epochs
+        epochs = int(seconds / per_epoch + 1e-9)
+        if epochs < max(1, math.ceil(self.epochs * MIN_EPOCH_SHARE)):
+            return None
+        return RefitPlan(self.trial, epochs, epochs, per_epoch * epochs)
 
 
 def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
@@ -62,14 +83,17 @@ def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
     return RefitPlan(trial.number, epochs, int(planned), float(per_epoch) * epochs * scale * SAFETY)
 
 
-def refit_reserve(study: optuna.Study, data: Dataset) -> float:
-    """Seconds to keep for refitting the study's best trial so far (0 before one completes)."""
+def refit_reserve(study: optuna.Study, data: Dataset, budget: float | None = None) -> float:
+    """Seconds to keep for refitting the study's best trial so far (0 before one completes), at
+    most :data:`MAX_REFIT_SHARE` of ``budget`` (``--timeout``; None: no cap): on a slow machine
+    the refit then trains fewer epochs rather than starving the search."""
     complete = study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
     if not complete:
         return 0.0
     best = max(complete, key=lambda t: t.values[0])
     plan = plan_refit(best, data)
-    return plan.seconds if plan is not None else 0.0
+    seconds = plan.seconds if plan is not None else 0.0
+    return seconds if budget is None else min(seconds, MAX_REFIT_SHARE * budget)
 
 
 def refit(
@@ -104,11 +128,15 @@ def refit(
         return None
     left = None if end is None else end - time.monotonic()
     if left is not None and left < plan.seconds / SAFETY:
-        _log.warning(
-            "no time left to refit trial %d (needs about %.0fs, %.0fs left); its own model is the final one",
-            trial.number, plan.seconds / SAFETY, max(0.0, left),
-        )  # fmt: skip
-        return None
+        shrunk = plan.within(left)
+        if shrunk is None:
+            _log.warning(
+                "no time left to refit trial %d (needs about %.0fs, %.0fs left); its own model is the final one",
+                trial.number, plan.seconds / SAFETY, max(0.0, left),
+            )  # fmt: skip
+            return None
+        _log.info("the refit of trial %d trains %d of its %d epochs, to fit the %.0fs left", trial.number, shrunk.epochs, plan.epochs, left)
+        plan = shrunk
     _log.info(
         "refitting trial %d on %d images (training + validation) for %d epochs, about %.0fs",
         trial.number, len(data.y_train) + len(data.y_val), plan.epochs, plan.seconds / SAFETY,

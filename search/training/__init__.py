@@ -4,6 +4,7 @@ Nothing here knows about Optuna's studies or MLflow.
 """
 
 from search.training._checkpoints import Checkpoints, Resume
+from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel
 from search.training._counting import multiply_adds
 from search.training._devices import configure_precision, configure_threads, device_description
 from search.training._fit import (
@@ -19,7 +20,10 @@ from search.training._fit import (
 )
 
 __all__ = [
+    "TOO_SLOW",
     "Checkpoints",
+    "CostObservation",
+    "EpochCostModel",
     "EpochTimer",
     "FinalFit",
     "NonFiniteLossError",

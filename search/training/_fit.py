@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches
+from search.training._cost import TOO_SLOW
 from spaces import Candidate, Space
 
 __all__ = [
@@ -91,33 +92,53 @@ class OverBudget(Exception):
 
 
 class TrialTimeBudget(keras.callbacks.Callback):
-    """Stops a trial that cannot use its time budget well, as soon as that is known.
+    """Stops a trial that cannot use the time it has well, as soon as that is known.
 
-    On a small machine one oversized configuration (tiny batches, wide unpooled convolutions)
-    can eat a whole search budget in its first epoch, before any pruner sees a number. So after
-    a few seconds of its first epoch the pace of its batches (not counting the first
-    :attr:`WARMUP_BATCHES`, which include graph tracing) gives its time per epoch; a trial that
-    could not train :attr:`MIN_EPOCHS` epochs (or all it plans, if fewer) within its budget stops
-    at once with :class:`OverBudget` — it would reach at most a rung or two of the pruner
-    before its budget ran out — so the sampler ranks it below every trial that finished and learns
-    to avoid that region. A trial still training when the budget runs out stops then: pruned if
-    it has not finished an epoch, else ended after a (shortened) last epoch with its best
-    validation accuracy so far, like early stopping (:attr:`stopped`).
+    Two clocks bound a trial. The search's end (``deadline``) is hard: a trial still training
+    then stops, pruned if it has not finished an epoch, else ended after a shortened last epoch
+    with its best validation accuracy so far, like early stopping (:attr:`stopped`). The trial's
+    own cap (``seconds``, from its start) is softer: it never stops a trial before its first rung
+    (``first_rung`` epochs, where the pruner first compares it), and when ``leads`` is given (a
+    cap the platform derived, not the user's ``--trial-timeout``) never a trial whose validation
+    accuracy leads the study.
+
+    A trial must be on track to reach its first rung in time. After a few seconds of its first
+    epoch, the pace of its batches (not counting the first :attr:`WARMUP_BATCHES`, which include
+    graph tracing) gives its seconds per epoch (:attr:`seconds_per_epoch`); a trial that could not
+    reach its first rung before the deadline (or, with a user's cap, within it) stops at once with
+    :class:`OverBudget`, so the sampler ranks it below every trial that finished and learns to avoid
+    that region, and it costs no more training.
 
     Args:
-        seconds: the trial's time budget.
+        seconds: the trial's own cap, from its start (None: none).
+        deadline: when the search ends, in ``time.monotonic`` seconds (None: never).
+        first_rung: epochs the trial must be able to train in time (capped at its planned epochs).
+        leads: given the trial's best validation accuracy so far, whether it leads the study; a
+            leading trial is not stopped by ``seconds`` (None: the cap binds every trial).
         measure_seconds: how long the pace of batches is measured before projecting.
     """
 
     WARMUP_BATCHES = 3  # batches not timed: the first include tracing and compiling the graph
-    MIN_EPOCHS = 5  # a trial must be able to train this many epochs within its budget
 
-    def __init__(self, seconds: float, measure_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        seconds: float | None = None,
+        measure_seconds: float = 3.0,
+        *,
+        deadline: float | None = None,
+        first_rung: int = 1,
+        leads: Callable[[float], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.seconds, self.measure_seconds = seconds, measure_seconds
+        self.deadline, self.first_rung, self.leads = deadline, max(1, first_rung), leads
         self._epoch = 0
-        self._epochs_done = 0
-        self.stopped = False  # the budget ended training after at least one epoch
+        self._epochs_done = 0  # in this fit
+        self._reached = 0  # epochs of the trial done, counting those before a resume
+        self._best = -math.inf
+        self._leading: bool | None = None  # what ``leads`` said since the last epoch ended
+        self.stopped = False  # a clock ended training after at least one epoch
+        self.seconds_per_epoch: float | None = None  # measured from the first batches
         self._start = time.perf_counter()
         self._pace_start: tuple[int, float] | None = None
         self._projected = False
@@ -126,26 +147,53 @@ class TrialTimeBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
         self._pace_start, self._projected = None, False
-        self._epochs_done = 0
+        self._epochs_done, self._reached, self._best, self._leading = 0, 0, -math.inf, None
         self.stopped = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self._reached = max(self._reached, epoch)  # a resumed trial did its first epochs before
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epochs_done += 1
+        self._reached = epoch + 1
+        acc = (logs or {}).get("val_accuracy")
+        if acc is not None and math.isfinite(float(acc)):
+            self._best = max(self._best, float(acc))
+        self._leading = None  # asked again, once, if the cap has run out: it may read a database
+        if self.seconds is not None and time.perf_counter() - self._start > self.seconds and self._over_cap():
+            self.stopped = self.model.stop_training = True  # not one batch more
 
     def _stop(self, why: str) -> None:
         self.exceeded = True
-        raise OverBudget(f"{why} the per-trial time budget of {self.seconds:.0f}s")
+        raise OverBudget(why)
+
+    def _over_cap(self) -> bool:
+        """The trial's own cap has run out and stops it now."""
+        if self.leads is None:
+            return True  # the user's cap binds every trial
+        if self._reached < self.first_rung:
+            return False  # a derived cap lets every trial reach its first rung
+        if self._leading is None:
+            self._leading = bool(self.leads(self._best))
+        return not self._leading
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.perf_counter()
-        if now - self._start > self.seconds:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            if not self._epochs_done:  # nothing measured yet: the trial has no value to give
+                self._stop("the search's time budget ran out before its first epoch ended")
+            self.stopped = self.model.stop_training = True  # end this epoch early, keep the best one
+            return
+        if self.seconds is not None and now - self._start > self.seconds and self._over_cap():
             if not self._epochs_done:
-                self._stop("over")  # nothing measured yet: the trial has no value to give
-            # it has a validation score: end this epoch early and keep the best one
+                self._stop(f"over the per-trial time budget of {self.seconds:.0f}s")
             self.stopped = self.model.stop_training = True
             return
-        if self._projected:
-            return
+        if not self._projected:
+            self._project(batch, now)
+
+    def _project(self, batch: int, now: float) -> None:
         if self._pace_start is None:
             if batch + 1 >= self.WARMUP_BATCHES:
                 self._pace_start = (batch, now)
@@ -158,13 +206,23 @@ class TrialTimeBudget(keras.callbacks.Callback):
         if not steps or not epochs:
             return
         per_batch = (now - since) / (batch - first_batch)
-        epochs_needed = min(self.MIN_EPOCHS, epochs - self._epoch)
-        projected = now - self._start + per_batch * ((steps - batch - 1) + steps * (epochs_needed - 1))
-        if projected > self.seconds:
-            self._stop(f"projected to train {epochs_needed} epochs in {projected:.0f}s, over")
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch = epoch
+        self.seconds_per_epoch = per_batch * steps
+        rung = min(self.first_rung, epochs) - self._epoch  # epochs to its first rung, this one included
+        if rung <= 0:
+            return
+        needed = per_batch * ((steps - batch - 1) + steps * (rung - 1))
+        pace = f"about {self.seconds_per_epoch:.0f} s per epoch"
+        if self.deadline is not None and needed > self.deadline - time.monotonic():
+            left = max(0.0, self.deadline - time.monotonic())
+            self._stop(
+                f"{TOO_SLOW}: {pace}; projected to reach its first rung (epoch "
+                f"{self._epoch + rung}) in {now - self._start + needed:.0f}s, {left:.0f}s left of the search"
+            )
+        if self.leads is None and self.seconds is not None and now - self._start + needed > self.seconds:
+            self._stop(
+                f"projected to reach its first rung (epoch {self._epoch + rung}) in "
+                f"{now - self._start + needed:.0f}s ({pace}), over the per-trial time budget of {self.seconds:.0f}s"
+            )
 
 
 class _StopOnNonFinite(keras.callbacks.Callback):

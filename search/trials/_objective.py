@@ -13,11 +13,14 @@ import optuna
 
 from search.data import Dataset
 from search.training import (
+    TOO_SLOW,
     Checkpoints,
+    EpochCostModel,
     OverBudget,
     TrialTimeBudget,
     device_description,
     fit_candidate,
+    multiply_adds,
     prepare_model,
 )
 from search.trials._callbacks import EpochForwarder, PruneBeforeLastEpoch
@@ -51,9 +54,16 @@ class Objective:
         verbose: show Keras' per-epoch output.
         objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
         prune: report each epoch to Optuna's pruner (single-objective studies only).
-        trial_seconds: stop (prune) a trial still training after this long (None: no limit).
+        trial_seconds: the user's cap on every trial (``--trial-timeout``): a trial still training
+            after this long stops, pruned before its first epoch (None: the cap is derived, see
+            :meth:`_cap`).
         search_end: when the search ends (``time.monotonic``; None: never), asked as each trial
-            starts; a trial still training then stops, like one whose ``trial_seconds`` ran out.
+            starts; a trial still training then stops. A candidate whose predicted epochs
+            (:class:`~search.training.EpochCostModel`, calibrated on the study's trials) cannot
+            reach its first rung before then is pruned once built, before it trains; one whose
+            measured pace says the same, after its first seconds.
+        first_rung: epochs a trial must be able to train in the time it has: where the pruner
+            first compares it (successive halving: 2).
         checkpoints: save the model after every epoch, so a retried trial resumes from its
             predecessor's last completed epoch; deleted when the trial ends (None: no checkpoints).
         jit: compile every model's training step with XLA.
@@ -76,6 +86,7 @@ class Objective:
     objectives: tuple[str, ...] = ("accuracy",)
     prune: bool = True
     trial_seconds: float | None = None
+    first_rung: int = 1
     search_end: Callable[[], float | None] | None = None
     checkpoints: Checkpoints | None = None
     patience: int | None = None
@@ -101,10 +112,13 @@ class Objective:
             callbacks.append(saver)
         if self.prune:
             callbacks.append(PruneBeforeLastEpoch(trial, "val_accuracy"))
-        seconds = self._seconds_allowed()
-        budget = TrialTimeBudget(seconds) if seconds is not None else None
-        if budget is not None:
-            callbacks.append(budget)
+        budget = TrialTimeBudget(
+            self.trial_seconds,
+            deadline=self.search_end() if self.search_end is not None else None,
+            first_rung=min(self.first_rung, epochs),
+            leads=None if self.trial_seconds is not None else (lambda acc: self._leads(trial, acc)),
+        )
+        callbacks.append(budget)
         if self.patience:
             callbacks.append(
                 keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=self.patience)
@@ -122,6 +136,7 @@ class Objective:
             else:
                 model = self._build(candidate)
             trial.set_user_attr("param_count", int(model.count_params()))
+            budget.seconds = self._check_affordable(trial, model, candidate, budget, initial_epoch)
             self.observers.on_trial_start(
                 TrialStart(
                     trial=trial,
@@ -145,9 +160,11 @@ class Objective:
             )
         except OverBudget as exc:  # ranked by the sampler below every trial that finished
             pruned = optuna.TrialPruned(str(exc))
+            self._record_pace(trial, budget)
             self._end_pruned(trial, saver, forwarder.history, pruned)
             raise pruned from exc
         except optuna.TrialPruned as pruned:
+            self._record_pace(trial, budget)
             self._end_pruned(trial, saver, forwarder.history, pruned)
             raise
         except Exception as exc:
@@ -156,7 +173,8 @@ class Objective:
             self._end_unfinished(trial, saver, forwarder.history, optuna.trial.TrialState.FAIL, error=reason)
             raise
         self._end_checkpoints(trial, saver)
-        if budget is not None and budget.stopped:
+        self._record_pace(trial, budget)
+        if budget.stopped:
             trial.set_user_attr("stopped_by_time_budget", True)
         record_result(trial, result)
         self.keeper.keep_if_good(trial, result)
@@ -185,13 +203,64 @@ class Objective:
         except UnbuildableError as exc:
             raise optuna.TrialPruned(f"{CANNOT_BE_BUILT}: {exc}") from exc
 
-    def _seconds_allowed(self) -> float | None:
-        """How long a trial starting now may train: its own budget, up to the search's end."""
-        end = self.search_end() if self.search_end is not None else None
-        if end is None:
+    #: a trial that does not lead may train, past its first rung, this share of the search time
+    #: left when it started: the rest is left to the candidates after it
+    SHARE_OF_TIME_LEFT = 0.5
+
+    def _check_affordable(
+        self,
+        trial: optuna.trial.Trial,
+        model: keras.Model,
+        candidate: Candidate,
+        budget: TrialTimeBudget,
+        initial_epoch: int,
+    ) -> float | None:
+        """Prune a built candidate that cannot reach its first rung in the time it has, before
+        it trains; return its cap: the user's, else one derived from the time left and its pace.
+
+        The pace is predicted from its multiply-adds, the training images and its batch size by
+        an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
+        measured on this machine (recorded here for the trials after it)."""
+        images, batch = len(self.data.y_train), int(candidate.train.batch_size)
+        try:
+            madds = multiply_adds(model)
+        except (AttributeError, TypeError, ValueError):  # a model the counter does not understand: no prediction
+            _log.debug("cannot count the multiply-adds of trial %d", trial.number, exc_info=True)
             return self.trial_seconds
-        left = max(0.0, end - time.monotonic())
-        return left if self.trial_seconds is None else min(self.trial_seconds, left)
+        trial.set_user_attr("multiply_adds", int(madds))
+        trial.set_user_attr("batch_size", batch)
+        trial.set_user_attr("train_images", images)
+        others = trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        )
+        per_epoch = EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch)
+        trial.set_user_attr("predicted_seconds_per_epoch", round(per_epoch, 3))
+        needed = per_epoch * max(budget.first_rung - initial_epoch, 1)
+        if self.trial_seconds is not None and needed > self.trial_seconds:
+            raise optuna.TrialPruned(
+                f"too slow for the per-trial time budget of {self.trial_seconds:.0f}s: about {per_epoch:.0f} s per epoch"
+            )
+        if budget.deadline is None:
+            return self.trial_seconds
+        left = budget.deadline - time.monotonic()
+        if needed > left:
+            raise optuna.TrialPruned(f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch")
+        if self.trial_seconds is not None:
+            return self.trial_seconds
+        return max(needed, self.SHARE_OF_TIME_LEFT * left)
+
+    @staticmethod
+    def _leads(trial: optuna.trial.Trial, accuracy: float) -> bool:
+        """Whether ``accuracy`` is ahead of every complete trial's validation accuracy."""
+        complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        best = max((t.user_attrs.get("val_accuracy", -1.0) for t in complete), default=-1.0)
+        return accuracy > best
+
+    @staticmethod
+    def _record_pace(trial: optuna.trial.Trial, budget: TrialTimeBudget) -> None:
+        """The pace its first batches showed, for the cost model of later trials."""
+        if budget.seconds_per_epoch:
+            trial.set_user_attr("batch_seconds_per_epoch", round(budget.seconds_per_epoch, 3))
 
     def _end_pruned(
         self,

@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.core import SearchClock, epoch_lines_after
+from search.training import TOO_SLOW
 from search.trials._loop import RUN_ATTR
 from search.trials._observers import TrialObserver, TrialOutcome, TrialStart
 from search.trials._records import CANNOT_BE_BUILT
@@ -66,6 +67,8 @@ def trial_line(trial: FrozenTrial, best: float | None) -> str:
             parts.append(f"pruned: {reason}")
         else:
             why = " (time budget)" if "time budget" in reason else ""
+            if reason.startswith(TOO_SLOW):
+                why = f" ({TOO_SLOW})"
             parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}{why}")
     else:
         state = "failed" if trial.state == TrialState.FAIL else trial.state.name.lower()

@@ -48,3 +48,12 @@ def test_a_trial_still_training_at_the_search_end_stops_there(keras_home: Path, 
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert trial.user_attrs["stopped_by_time_budget"] is True
     assert 1 <= trial.user_attrs["epochs_run"] < 150
+
+
+def test_no_trial_starts_when_even_the_fastest_first_rung_would_not_fit() -> None:
+    fastest = [10.0]
+    clock = SearchClock(100.0, reserve=lambda: 30.0, shortest_trial=lambda: fastest[0])
+    assert not clock.search_over()  # 70 s of search left, 10 s for the quickest first rung
+    fastest[0] = 80.0  # every trial measured needs more than is left
+    assert clock.search_over()
+    assert clock.search_end() == pytest.approx(clock.started + 70.0)  # a trial already running may go on

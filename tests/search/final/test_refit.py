@@ -148,3 +148,23 @@ def test_a_trial_cut_by_its_time_budget_while_improving_is_refit_for_all_it_plan
     plan = plan_refit(peaked, data)
     assert plan is not None and plan.epochs == 5
     assert plan_refit(_trial(best_epoch=5), data) is None  # no pace recorded: nothing to plan with
+
+
+def test_the_reserve_leaves_the_search_at_least_half_of_the_budget(keras_home: Path) -> None:
+    data = load_dataset("fashion_mnist", limit=1000, seed=0)
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial(seconds_per_epoch=100.0, best_epoch=10, epochs_run=10, epochs_planned=10))
+    full = refit_reserve(study, data)  # about 1,400 s on this slow machine
+    assert full > 600
+    assert refit_reserve(study, data, budget=1200) == pytest.approx(600)  # half of --timeout 20m
+    assert refit_reserve(study, data, budget=1e6) == pytest.approx(full)  # a long budget: all it needs
+
+
+def test_a_refit_short_of_time_trains_fewer_epochs_down_to_half(keras_home: Path) -> None:
+    data = load_dataset("fashion_mnist", limit=1000, seed=0)
+    plan = plan_refit(_trial(seconds_per_epoch=10.0, best_epoch=8, epochs_run=10, epochs_planned=10), data)
+    assert plan is not None and plan.within(plan.seconds) is plan
+    shrunk = plan.within(plan.seconds * 5 / 8)
+    assert shrunk is not None and shrunk.epochs == shrunk.schedule_epochs == 5  # the schedule spans them
+    assert shrunk.seconds <= plan.seconds * 5 / 8
+    assert plan.within(plan.seconds * 3 / 8) is None  # under half its epochs: the trial's own model

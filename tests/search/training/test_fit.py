@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from search.training import OverBudget, TrialTimeBudget, prepare_model
+from search.training import TOO_SLOW, OverBudget, TrialTimeBudget, prepare_model
 from search.training import _fit as _training
 
 
@@ -47,11 +47,11 @@ def _fit_with(callbacks: list[keras.callbacks.Callback], epochs: int) -> None:
 
 
 def test_trial_projected_over_its_budget_stops_at_once() -> None:
-    budget = TrialTimeBudget(seconds=3, measure_seconds=0.3)
+    budget = TrialTimeBudget(seconds=30, measure_seconds=0.3, first_rung=150)
     count = _Count()
-    with pytest.raises(OverBudget, match="projected to train 5 epochs in .*s, over the per-trial time budget of 3s"):
-        # 5 epochs of 1,024 batches: far over 3 s on any CPU
-        _fit_with([budget, count], epochs=10)
+    with pytest.raises(OverBudget, match=r"projected to reach its first rung \(epoch 150\) in .*s \(about .* s per epoch\), over the per-trial time budget of 30s"):
+        # 150 epochs of 1,024 batches: far over 30 s on any CPU
+        _fit_with([budget, count], epochs=300)
     assert budget.exceeded
     assert count.epochs == 0 and count.batches < 1024  # stopped within its first epoch
 
@@ -144,3 +144,43 @@ def test_the_pace_of_a_trial_cut_short_is_that_of_its_whole_epochs(keras_home: P
     assert seconds[-1] < statistics.median(seconds)  # the last epoch was cut short
     # the mean of the whole epochs: the cut one would lower it
     assert result.seconds_per_epoch == pytest.approx(statistics.mean(seconds[:-1]))
+
+
+def test_trial_that_cannot_reach_its_first_rung_before_the_search_ends_stops_at_once() -> None:
+    budget = TrialTimeBudget(deadline=time.monotonic() + 30.0, first_rung=150, measure_seconds=0.3)
+    count = _Count()
+    with pytest.raises(OverBudget, match=rf"^{TOO_SLOW}: about .* s per epoch; projected to reach its first rung \(epoch 150\)"):
+        _fit_with([budget, count], epochs=300)  # 150 epochs of 1,024 batches: far over 30 s on any CPU
+    assert count.epochs == 0 and count.batches < 1024
+    assert budget.seconds_per_epoch is not None and budget.seconds_per_epoch > 0  # measured from its batches
+
+
+def _small_fit(budget: TrialTimeBudget, epochs: int) -> _Count:
+    rng = np.random.default_rng(1)
+    x = rng.random((64, 4), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 2, 64), 2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("adam", "categorical_crossentropy")
+    count = _Count()
+    model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[budget, count])
+    return count
+
+
+def test_a_derived_cap_lets_every_trial_reach_its_first_rung_then_stops_one_that_does_not_lead() -> None:
+    asked: list[float] = []
+    budget = TrialTimeBudget(seconds=0.0, first_rung=2, leads=lambda acc: asked.append(acc) or False)
+    count = _small_fit(budget, epochs=6)  # its cap ran out at once
+    assert count.epochs == 2 and budget.stopped and not budget.exceeded  # its first rung, then no further
+    assert asked  # it was asked whether it leads
+
+
+def test_a_derived_cap_never_stops_a_trial_that_leads() -> None:
+    budget = TrialTimeBudget(seconds=0.0, first_rung=1, leads=lambda acc: True)
+    assert _small_fit(budget, epochs=5).epochs == 5
+    assert not budget.stopped and not budget.exceeded
+
+
+def test_the_search_end_stops_even_a_leading_trial() -> None:
+    budget = TrialTimeBudget(seconds=0.0, deadline=time.monotonic() - 1.0, leads=lambda acc: True)
+    with pytest.raises(OverBudget, match="time budget ran out before its first epoch"):
+        _small_fit(budget, epochs=5)

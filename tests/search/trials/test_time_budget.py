@@ -1,0 +1,83 @@
+"""The Objective and the clock: a candidate too slow for the time left is pruned before it trains;
+one that can reach its first rung trains; a leading trial is not stopped by its own cap."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from search.data import load_dataset
+from search.training import TOO_SLOW
+from search.trials import Objective, ObserverGroup
+from spaces import get_space
+
+
+def _objective(search_end: float | None, **kwargs: object) -> Objective:
+    return Objective(
+        space=get_space("lenet"),
+        data=load_dataset("fashion_mnist", limit=400, seed=2),
+        max_epochs=2,
+        observers=ObserverGroup([]),
+        prune=False,
+        search_end=(lambda: search_end),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _study(tmp_path: Path, slow_history: bool) -> optuna.Study:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
+    if slow_history:  # this machine measured 600 s per epoch for a model of lenet's size on 360 images
+        attrs = {"multiply_adds": 416_520, "batch_size": 128, "train_images": 360, "seconds_per_epoch": 600.0}
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5, params={}, distributions={}, user_attrs=attrs))
+    study.enqueue_trial(dict(get_space("lenet").presets["doc000_lenet5"].params))
+    return study
+
+
+def test_a_candidate_too_slow_for_the_time_left_is_pruned_before_it_trains(keras_home: Path, tmp_path: Path) -> None:
+    study = _study(tmp_path, slow_history=True)
+    study.optimize(_objective(time.monotonic() + 120.0), n_trials=1)  # 2 minutes left: not 2 x 600 s
+    trial = study.trials[-1]
+    assert trial.state == TrialState.PRUNED
+    assert re.fullmatch(rf"{TOO_SLOW}: about (59\d|60\d) s per epoch", trial.user_attrs["pruned_reason"])  # 600 s measured
+    assert trial.user_attrs["epochs_run"] == 0 and "training_seconds" not in trial.user_attrs  # no training
+    assert trial.user_attrs["multiply_adds"] == 416_520 and trial.user_attrs["batch_size"] == 128
+
+
+def test_the_same_candidate_trains_when_the_machine_is_fast_enough(keras_home: Path, tmp_path: Path) -> None:
+    study = _study(tmp_path, slow_history=False)
+    study.optimize(_objective(time.monotonic() + 120.0), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["epochs_run"] == 2
+    # what it measured is there for the next trials' predictions
+    assert trial.user_attrs["seconds_per_epoch"] > 0 and trial.user_attrs["predicted_seconds_per_epoch"] > 0
+
+
+def test_a_user_cap_too_short_for_the_first_rung_prunes_before_training(keras_home: Path, tmp_path: Path) -> None:
+    study = _study(tmp_path, slow_history=True)
+    study.optimize(_objective(None, trial_seconds=60.0), n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["pruned_reason"].startswith("too slow for the per-trial time budget of 60s")
+
+
+@pytest.mark.parametrize("leads", [True, False])
+def test_only_a_leading_trial_trains_past_its_derived_cap(keras_home: Path, tmp_path: Path, leads: bool) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
+    best = 0.0 if leads else 1.0  # the best complete trial so far
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=best, user_attrs={"val_accuracy": best}))
+    study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 4})
+    objective = _objective(time.monotonic() + 600.0, first_rung=1)
+    objective.max_epochs = 4
+    objective.SHARE_OF_TIME_LEFT = 0.0  # type: ignore[misc]  # its cap: its first rung's predicted time
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.COMPLETE
+    if leads:
+        assert trial.user_attrs["epochs_run"] == 4 and "stopped_by_time_budget" not in trial.user_attrs
+    else:  # past its first rung, behind the best: stopped by its cap
+        assert trial.user_attrs["epochs_run"] < 4 and trial.user_attrs["stopped_by_time_budget"] is True
