@@ -37,7 +37,13 @@ import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from search.compat import claim_waiting_trial, first_heartbeat, heartbeat_thread, storage_of
+from search.compat import (
+    claim_waiting_trial,
+    first_heartbeat,
+    heartbeat_thread,
+    storage_of,
+    trial_id,
+)
 from search.core import SearchClock, SearchSettings, heartbeat_seconds
 from search.storages import (
     WORKER_PROCESS_ATTR,
@@ -191,6 +197,10 @@ def _record_interrupted(
     study: optuna.Study, trial: optuna.trial.Trial, on_interrupted: Sequence[StaleTrialHook]
 ) -> None:
     """Store the trial as failed (``interrupted``), tell ``on_interrupted``, queue it again."""
+    if storage_of(study).get_trial(trial_id(trial)).state.is_finished():  # failed meanwhile as
+        # stale by another worker (a late heartbeat), which queued its retry already
+        _log.warning("trial %d was failed by another worker (heartbeat missed) before Ctrl-C reached it", trial.number)
+        return
     trial.set_user_attr("interrupted", True)
     trial.set_user_attr("fail_reason", INTERRUPTED_REASON)
     frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)

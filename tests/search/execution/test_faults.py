@@ -21,6 +21,9 @@ from search import run
 from tests.search.execution.test_workers import check_mlflow_runs, tracking, worker_env
 
 FAST_HEARTBEAT = {"SEARCH_HEARTBEAT_SECONDS": "1", "SEARCH_GRACE_SECONDS": "3"}
+#: for tests of Ctrl-C, where no worker dies: a grace a loaded machine's late heartbeat cannot
+#: outlast (with 3 s, a busy worker's running trial was once taken for dead and retried by the other)
+SLOW_GRACE = {"SEARCH_HEARTBEAT_SECONDS": "1", "SEARCH_GRACE_SECONDS": "120"}
 STUDY = "lenet-fashion_mnist"
 # ten epochs of a few hundred images: a trial lasts a few seconds, so it is still running when the
 # signal sent after its first checkpoint arrives (with 3 epochs of 0.1 s each, the search could
@@ -47,11 +50,11 @@ def _sigint_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, *args: str, heartbeat: dict[str, str] = FAST_HEARTBEAT) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "search.run", *ARGS, *tracking(tmp_path), *args],
         cwd=tmp_path,
-        env=worker_env(FAST_HEARTBEAT),
+        env=worker_env(heartbeat),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -130,7 +133,7 @@ def test_killed_worker_trial_is_failed_retried_from_its_checkpoint_and_the_count
 def test_ctrl_c_stops_every_worker_records_the_trials_and_the_next_run_resumes_them(
     keras_home: Path, tmp_path: Path
 ) -> None:
-    parent = _start(tmp_path, "--workers", "2", "--n-trials", "6")
+    parent = _start(tmp_path, "--workers", "2", "--n-trials", "6", heartbeat=SLOW_GRACE)
     _wait_for_checkpoint(tmp_path, parent)
     parent.send_signal(signal.SIGINT)
     out, err = parent.communicate(timeout=300)
@@ -147,7 +150,7 @@ def test_ctrl_c_stops_every_worker_records_the_trials_and_the_next_run_resumes_t
         assert queued.state == TrialState.WAITING and queued.params == t.params
 
     # The next invocation runs the interrupted trials first, from where they stopped.
-    again = _start(tmp_path, "--n-trials", str(len(interrupted)))
+    again = _start(tmp_path, "--n-trials", str(len(interrupted)), heartbeat=SLOW_GRACE)
     out, err = again.communicate(timeout=900)
     assert again.returncode == 0, err[-3000:]
     trials = _study(tmp_path).get_trials()
