@@ -46,6 +46,7 @@ _KEY_PARAMS = ("optimizer", "learning_rate", "batch_size")
 
 
 def format_value(value: Any) -> str:
+    """A parameter value, short: ``1.00e-03``, ``0.25``, ``adam``."""
     if isinstance(value, float):
         return f"{value:.2e}" if value and abs(value) < 1e-2 else f"{value:.3g}"
     return str(value)
