@@ -12,32 +12,14 @@ from typing import Any
 import optuna
 import pytest
 
-from search.samplers._prior import CENTRE_KEY, MODE_KEY, MODES, PriorSampler
+from benchmarks.prior_sampler import cnn  # the synthetic objective shaped like the cnn space
+from search.samplers import CENTRE_KEY, MODE_KEY, MODES, PriorSampler
 
 SEEDS = range(5)
 
 # grouped multivariate TPE (the platform's, and PriorSampler's default global sampler) is experimental
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
-def cnn(trial: optuna.Trial) -> float:
-    """A validation accuracy shaped like the cnn space: best at Adam, learning rate 1e-3, 3 blocks
-    of 64 filters, dropout 0.3, batch 64 (0.95); momentum exists only for SGD."""
-    lr = trial.suggest_float("learning_rate", 1e-5, 1e-1, log=True)
-    optimizer = trial.suggest_categorical("optimizer", ["adam", "sgd", "rmsprop", "adamw"])
-    momentum = trial.suggest_float("momentum", 0.0, 0.99) if optimizer == "sgd" else 0.0
-    blocks = trial.suggest_int("n_blocks", 1, 5)
-    filters = [trial.suggest_int(f"filters_{i}", 8, 256, log=True) for i in range(blocks)]
-    dropout = trial.suggest_float("dropout", 0.0, 0.7, step=0.05)
-    batch = trial.suggest_categorical("batch_size", [32, 64, 128, 256])
-    acc = 0.95 - 0.02 * (math.log10(lr) + 3) ** 2
-    acc -= {"adam": 0.0, "adamw": 0.005, "rmsprop": 0.01, "sgd": 0.03 - 0.02 * momentum}[optimizer]
-    acc -= 0.01 * (blocks - 3) ** 2
-    acc -= 0.005 * sum((math.log2(f) - 6) ** 2 for f in filters) / blocks
-    acc -= 0.1 * (dropout - 0.3) ** 2
-    acc -= {32: 0.004, 64: 0.0, 128: 0.002, 256: 0.008}[batch]
-    return acc
 
 
 GOOD = [  # near the optimum, not on it (as the documents' presets are)
