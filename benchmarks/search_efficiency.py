@@ -1,37 +1,47 @@
-"""Who finds a good model sooner: Optuna (TPE with successive halving, the platform's default, from
-scratch and starting from the documents' presets as ``make run`` does; TPE with Hyperband; random)
-against keras-tuner (Hyperband, Bayesian optimisation), each with the same wall-clock budget on the
-same space and data.
+"""Who finds a good model sooner: the platform's default search (``make run``'s: the documents'
+presets first, then the default sampler and pruner) against Optuna TPE + Hyperband, Optuna random,
+keras-tuner (Hyperband, Bayesian optimisation) and NePS PriorBand, each with the same wall-clock
+budget, space and data, over several paired seeds.
 
-    python benchmarks/search_efficiency.py --quick   # lenet, 3,000 images, 45 s per method (~5 min)
-    python benchmarks/search_efficiency.py           # cnn and lenet, all images, 20 min per method
-    python benchmarks/search_efficiency.py --families lenet --budget 600 --limit 20000
-    python benchmarks/search_efficiency.py --families lenet cnn --budget 180 --limit 12000 --max-epochs 6 \
-        --methods optuna-tpe-sh-presets optuna-prior-sh-presets --seeds 0 1 2   # paired seeds
+    python benchmarks/search_efficiency.py --quick                   # lenet and cnn, 5 seeds, 120 s each
+    python benchmarks/search_efficiency.py --quick --methods default keras-tuner-hyperband
+    python benchmarks/search_efficiency.py                           # all images, 20 min each, 5 seeds
+    python benchmarks/search_efficiency.py --report                  # tables and page from the results file
 
-With several ``--seeds``, every method runs once per seed (seed k gives every method the same data
-split), the methods alternating within each seed so that a machine whose load drifts hurts none
-of them more; a table then gives per method the median and range over seeds of the best
-validation accuracy, the share of trials and of training time spent on sampler-proposed
-(non-preset) candidates, and per seed which method was ahead.
+**Paired seeds.** Seed k gives every method the same data split (``--seed k``); within a seed the
+methods alternate their order from one seed to the next, so a drift in the machine's load favours
+none of them. Run it pinned to one core (``taskset -c 1``) to keep other work from stealing time.
 
-Every method is a real ``search.run`` invocation (the same code users run) into its own study of a
-temporary storage, one after the other in this process (the data is loaded once). For each method
-it prints the best validation accuracy reached, the time to reach 0.90 / 0.92 / 0.93 (wall time
-since its search started, ``-`` if never), and its trial counts; then whether Optuna reached
-keras-tuner Hyperband's final best within half of the time keras-tuner took. Writes a plotly page
-of best validation accuracy against wall time (``--out``, default
-``benchmarks/results/search_efficiency.html``).
+**Results file.** Every run appends one JSON line (method, family, seed, setting, its curve of
+best validation accuracy against wall time, trial counts, the share of the training time spent on
+sampler-proposed candidates) to ``--results``; runs already there are skipped, so the benchmark can
+be stopped and resumed, and methods run on different days stay side by side per setting.
+
+**Report** (after each run, or alone with ``--report``), per family and method over the seeds:
+median and range of the best validation accuracy at 25/50/100 % of the budget; median time to each
+target (``-`` when fewer than half the seeds reached it); trials complete / pruned / unbuildable;
+the share of training time on sampler-proposed (non-preset) candidates. Then the verdicts: "A beats
+B" only when A is ahead of B in at least 4 of 5 paired seeds (80 % of the seeds both ran), on best
+accuracy at the budget and on time to the middle target. A plotly page shows per method the median
+curve and the band between the lowest and highest seed (``--out``).
+
+NePS (package ``neural-pipeline-search``, the optional extra ``bench``) runs through
+``benchmarks/neps_priorband.py`` with the documents' presets as its prior; without it installed
+that method is skipped with a message.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import platform
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search.core import start_tensorflow  # noqa: E402
@@ -47,22 +57,30 @@ from search.training import device_description  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")
 
-#: method name -> search.run options
-METHODS = {
-    "optuna-tpe-sh": ["--sampler", "tpe", "--pruner", "successive-halving"],  # search.run's default
-    # make run's way: the documents' configurations of the family are the first trials
-    "optuna-tpe-sh-presets": ["--sampler", "tpe", "--pruner", "successive-halving", "--enqueue-presets"],
-    # the presets as a prior (search.samplers.PriorSampler, PriorBand/piBO-like), also queued first
-    "optuna-prior-sh-presets": ["--sampler", "prior", "--pruner", "successive-halving", "--enqueue-presets"],
+#: method name -> search.run options ("neps-priorband" runs through benchmarks/neps_priorband.py)
+METHODS: dict[str, list[str]] = {
+    # make run's search: the documents' configurations first, then search.run's default sampler/pruner
+    "default": ["--enqueue-presets"],
     "optuna-tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
     "optuna-random": ["--sampler", "random", "--pruner", "none"],
     "keras-tuner-hyperband": ["--engine", "keras-tuner", "--tuner", "hyperband"],
     "keras-tuner-bayesian": ["--engine", "keras-tuner", "--tuner", "bayesian"],
+    "neps-priorband": [],
+    # variants, for ablations
+    "optuna-tpe-sh": ["--sampler", "tpe", "--pruner", "successive-halving"],
+    "optuna-tpe-sh-presets": ["--sampler", "tpe", "--pruner", "successive-halving", "--enqueue-presets"],
+    "optuna-prior-sh-presets": ["--sampler", "prior", "--pruner", "successive-halving", "--enqueue-presets"],
 }
-TARGETS = (0.90, 0.92, 0.93)
+MAIN_METHODS = ["default", "optuna-tpe-hyperband", "optuna-random", "keras-tuner-hyperband",
+                "keras-tuner-bayesian", "neps-priorband"]  # fmt: skip
+QUICK = {"budget": 120.0, "limit": 10_000, "max_epochs": 6, "targets": (0.86, 0.88, 0.90)}
+FULL = {"budget": 1200.0, "limit": None, "max_epochs": 10, "targets": (0.90, 0.92, 0.93)}
+FRACTIONS = (0.25, 0.5, 1.0)
+
+Curve = list[tuple[float, float]]
 
 
-def curve(study: optuna.Study) -> list[tuple[float, float]]:
+def curve(study: optuna.Study) -> Curve:
     """(seconds since the search started, best validation accuracy so far) at each finished trial.
 
     Only complete trials count, as for the study's best: a pruned trial's accuracy is not a model
@@ -74,152 +92,296 @@ def curve(study: optuna.Study) -> list[tuple[float, float]]:
     points, best = [], float("-inf")
     done = [t for t in trials if t.datetime_complete is not None]
     for t in sorted(done, key=lambda t: t.datetime_complete):  # type: ignore[arg-type,return-value]
-        accuracy = t.value if t.state == TrialState.COMPLETE else None
-        if accuracy is not None and accuracy > best:
-            best = float(accuracy)
+        if t.state == TrialState.COMPLETE and t.value is not None and t.value > best:
+            best = float(t.value)
         if best > float("-inf"):
             points.append(((t.datetime_complete - start).total_seconds(), best))  # type: ignore[operator]
     return points
 
 
-def time_to(points: list[tuple[float, float]], target: float) -> float | None:
+def best_at(points: Curve, seconds: float) -> float | None:
+    """The best accuracy reached by ``seconds``."""
+    got = [a for s, a in points if s <= seconds]
+    return got[-1] if got else None
+
+
+def time_to(points: Curve, target: float) -> float | None:
     """First time the best accuracy reached ``target``."""
     return next((s for s, a in points if a >= target), None)
 
 
-def proposed_share(study: optuna.Study) -> tuple[float, float, int]:
-    """Share of the trials and of the training seconds spent on candidates the sampler proposed
-    (trials without a ``preset`` user attribute), and how many of those trained an epoch or more."""
+def study_record(study: optuna.Study) -> dict[str, Any]:
+    """Counts and shares of one finished study: complete / pruned / unbuildable / failed trials,
+    the share of training seconds spent on sampler-proposed (non-preset) candidates, and how many
+    of those trained at least an epoch."""
     trials = study.get_trials(deepcopy=False)
-    proposed = [t for t in trials if not t.user_attrs.get("preset")]
+    unbuildable = [t for t in trials if str(t.user_attrs.get("pruned_reason", "")).startswith("cannot be built")]
     seconds = [float(t.user_attrs.get("training_seconds") or 0.0) for t in trials]
+    proposed = [t for t in trials if not t.user_attrs.get("preset")]
     own = sum(float(t.user_attrs.get("training_seconds") or 0.0) for t in proposed)
-    trained = sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in proposed)
-    return len(proposed) / max(len(trials), 1), own / max(sum(seconds), 1e-9), trained
+    states = [t.state for t in trials]
+    return {
+        "curve": curve(study),
+        "complete": states.count(TrialState.COMPLETE),
+        "pruned": states.count(TrialState.PRUNED) - len(unbuildable),
+        "unbuildable": len(unbuildable),
+        "failed": states.count(TrialState.FAIL),
+        "proposed_time_share": own / max(sum(seconds), 1e-9),
+        "proposed_trained": sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in proposed),
+        "proposed_beat_presets": _proposed_beats_presets(trials),
+    }
+
+
+def _proposed_beats_presets(trials: list[optuna.trial.FrozenTrial]) -> bool | None:
+    """Whether a sampler-proposed complete trial beat every preset's validation accuracy (None: no preset ran)."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    presets = [t.value for t in done if t.user_attrs.get("preset")]
+    proposed = [t.value for t in done if not t.user_attrs.get("preset")]
+    if not presets:
+        return None
+    return bool(proposed) and max(proposed) > max(presets)  # type: ignore[type-var]
+
+
+def run_method(method: str, family: str, seed: int, setting: dict[str, Any], tmp: str) -> dict[str, Any] | None:
+    """One method on one family and seed: a real ``search.run`` (or NePS), its record."""
+    name = f"{family}-{method}-s{seed}"
+    budget, limit, max_epochs = setting["budget"], setting["limit"], setting["max_epochs"]
+    if method == "neps-priorband":
+        try:
+            import neps  # noqa: F401
+        except ImportError:
+            _log.warning("skipping %s: NePS is not installed (pip install -e '.[bench]')", name)
+            return None
+        from neps_priorband import run_priorband  # type: ignore[import-not-found]
+
+        from search.data import load_dataset
+
+        data = load_dataset("fashion_mnist", val_fraction=0.1, limit=limit, seed=seed)
+        evaluations = run_priorband(family, data, seed=seed, budget_seconds=budget, max_epochs=max_epochs,
+                                    root=Path(tmp) / name)  # fmt: skip
+        return _neps_record(evaluations)
+    storage = f"sqlite:///{tmp}/optuna.db"
+    argv = [
+        "--study", family, "--study-name", name, "--storage", storage,
+        "--artifacts", f"{tmp}/storage/artifacts", "--no-mlflow", "--no-test", "--quiet",
+        "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", str(seed),
+        *(["--limit", str(limit)] if limit else []), *METHODS[method],
+    ]  # fmt: skip
+    run.main(argv)
+    return study_record(optuna.load_study(study_name=name, storage=storage))
+
+
+def _neps_record(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of a NePS run from its evaluations (benchmarks/neps_priorband.py)."""
+    points, best = [], float("-inf")
+    for e in sorted(evaluations, key=lambda e: e["seconds"]):
+        if e.get("val_accuracy") is not None and e["val_accuracy"] > best:
+            best = float(e["val_accuracy"])
+        if best > float("-inf"):
+            points.append((float(e["seconds"]), best))
+    states = [e["state"] for e in evaluations]
+    seconds = [float(e.get("training_seconds") or 0.0) for e in evaluations]
+    own = sum(float(e.get("training_seconds") or 0.0) for e in evaluations if not e.get("preset"))
+    return {
+        "curve": points, "complete": states.count("complete"), "pruned": 0,
+        "unbuildable": states.count("unbuildable"), "failed": states.count("failed"),
+        "proposed_time_share": own / max(sum(seconds), 1e-9),
+        "proposed_trained": sum(1 for e in evaluations if not e.get("preset") and e["state"] == "complete"),
+        "proposed_beat_presets": None,
+    }  # fmt: skip
+
+
+def setting_key(setting: dict[str, Any]) -> str:
+    return f"{setting['budget']:.0f}s-{setting['limit'] or 'all'}img-{setting['max_epochs']}ep"
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="lenet, 3,000 images, 45 s per method, 2 epochs")
-    parser.add_argument("--families", nargs="+", help="default: cnn lenet (quick: lenet)")
-    parser.add_argument("--budget", type=float, help="seconds per method (default 1200; quick 45)")
-    parser.add_argument("--limit", type=int, help="images (default all; quick 3000)")
-    parser.add_argument("--max-epochs", type=int, help="default 10 (quick 2)")
-    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
-    parser.add_argument("--seed", type=int, default=0, help="every method's --seed (default 0)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="paired seeds: every method once per seed (default: --seed)")
+    parser.add_argument("--quick", action="store_true", help="10,000 images, 120 s per method and seed, 6 epochs")
+    parser.add_argument("--families", nargs="+", default=["lenet", "cnn"])
+    parser.add_argument("--budget", type=float, help="seconds per method and seed (default 1200; quick 120)")
+    parser.add_argument("--limit", type=int, help="images (default all; quick 10000)")
+    parser.add_argument("--max-epochs", type=int, help="default 10 (quick 6)")
+    parser.add_argument("--targets", type=float, nargs="+", help="accuracies to time (default 0.90 0.92 0.93; quick 0.86 0.88 0.90)")
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=MAIN_METHODS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="paired seeds (default 0-4)")
+    parser.add_argument("--results", default="benchmarks/results/search_efficiency.jsonl")
     parser.add_argument("--out", default="benchmarks/results/search_efficiency.html")
+    parser.add_argument("--report", action="store_true", help="only the tables and page from --results")
     args = parser.parse_args()
-    setup_logging()
-    families = args.families or (["lenet"] if args.quick else ["cnn", "lenet"])
-    budget = args.budget or (45.0 if args.quick else 1200.0)
-    limit = args.limit or (3000 if args.quick else None)
-    max_epochs = args.max_epochs or (2 if args.quick else 10)
-    _log.info("machine: %s, %s, Python %s", platform.machine(), device_description(), platform.python_version())
-    _log.info("families %s, %.0f s per method, %s images, max %d epochs, seed %d",
-              families, budget, limit or "all", max_epochs, args.seed)  # fmt: skip
-    curves: dict[str, list[tuple[float, float]]] = {}
-    rows = []
-    seeds = args.seeds or [args.seed]
-    paired: dict[tuple[str, str, int], tuple[float | None, float, float, int]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        storage = f"sqlite:///{tmp}/optuna.db"
-        for k, seed in enumerate(seeds):
-            for family in families:
-                # alternate which method goes first, so a drift in the machine's load favours none
-                for method in args.methods if k % 2 == 0 else args.methods[::-1]:
-                    name = f"{family}-{method}" + (f"-s{seed}" if len(seeds) > 1 else "")
-                    argv = [
-                        "--study", family, "--study-name", name, "--storage", storage,
-                        "--artifacts", f"{tmp}/storage/artifacts", "--no-mlflow", "--no-test",
-                        "--timeout", str(budget), "--max-epochs", str(max_epochs), "--seed", str(seed),
-                        *(["--limit", str(limit)] if limit else []), *METHODS[method],
-                    ]  # fmt: skip
-                    _log.info("== %s", name)
-                    run.main(argv)
-                    study = optuna.load_study(study_name=name, storage=storage)
-                    points = curves[name] = curve(study)
-                    states = [t.state for t in study.get_trials(deepcopy=False)]
-                    best = points[-1][1] if points else None
-                    paired[family, method, seed] = (best, *proposed_share(study))
-                    _log.info("== %s: best %s, proposed share of trials %.2f, of training time %.2f, %d trained",
-                              name, best, *proposed_share(study))  # fmt: skip
-                    rows.append(
-                        (name, best, [time_to(points, g) for g in TARGETS],
-                         states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED), states.count(TrialState.FAIL))
-                    )  # fmt: skip
-    _log.info("| study | best val acc | " + " | ".join(f"time to {g:.2f}" for g in TARGETS) + " | complete | pruned | failed |")
-    _log.info("|---|---:|" + "---:|" * len(TARGETS) + "---:|---:|---:|")
-    for name, best, times, c, p, f in rows:
-        cells = " | ".join(f"{t:.0f} s" if t is not None else "-" for t in times)
-        _log.info("| %s | %s | %s | %d | %d | %d |", name, f"{best:.4f}" if best else "-", cells, c, p, f)
-    if len(seeds) > 1:
-        _paired_table(paired, families, args.methods, seeds)
-    for family in families:
-        kt_points = curves.get(f"{family}-keras-tuner-hyperband") or []
-        for method in (m for m in METHODS if m.startswith("optuna-tpe")):  # every TPE method gets a verdict
-            ours = curves.get(f"{family}-{method}") or []
-            if not (kt_points and ours):
-                continue
-            kt_best, kt_time = kt_points[-1][1], time_to(kt_points, kt_points[-1][1])
-            reached = time_to(ours, kt_best)
-            verdict = "met" if reached is not None and kt_time and reached <= kt_time / 2 else "missed"
-            _log.info(
-                "%s: keras-tuner Hyperband's best %.4f at %.0f s; %s reached it at %s (target <= half: %s)",
-                family, kt_best, kt_time or 0, method, f"{reached:.0f} s" if reached is not None else "never", verdict,
-            )  # fmt: skip
-    _write_figure(curves, Path(args.out))
+    setup_logging(quiet=True)
+    logging.getLogger("search.benchmarks").setLevel(logging.INFO)
+    base = QUICK if args.quick else FULL
+    setting = {
+        "budget": args.budget or base["budget"],
+        "limit": args.limit if args.limit is not None else base["limit"],
+        "max_epochs": args.max_epochs or base["max_epochs"],
+    }
+    targets = tuple(args.targets or base["targets"])
+    results_path = Path(args.results)
+    if not args.report:
+        _log.info("machine: %s, %s, Python %s", platform.machine(), device_description(), platform.python_version())
+        _log.info("setting %s, families %s, seeds %s", setting_key(setting), args.families, args.seeds)
+        done = {(r["family"], r["method"], r["seed"]) for r in load_results(results_path)
+                if r["setting"] == setting_key(setting)}  # fmt: skip
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, seed in enumerate(args.seeds):
+                for family in args.families:
+                    # alternate which method goes first, so a drift in the machine's load favours none
+                    for method in args.methods if k % 2 == 0 else args.methods[::-1]:
+                        if (family, method, seed) in done:
+                            continue
+                        _log.info("== %s %s seed %d", family, method, seed)
+                        started = time.time()
+                        record = run_method(method, family, seed, setting, tmp)
+                        if record is None:
+                            continue
+                        record.update(method=method, family=family, seed=seed, setting=setting_key(setting),
+                                      budget=setting["budget"], wall=time.time() - started,
+                                      device=device_description(), when=time.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+                        with results_path.open("a") as f:
+                            f.write(json.dumps(record) + "\n")
+                        best = record["curve"][-1][1] if record["curve"] else None
+                        _log.info("== %s %s seed %d: best %s, %d complete, %d pruned, %d unbuildable, proposed time %.2f",
+                                  family, method, seed, best, record["complete"], record["pruned"],
+                                  record["unbuildable"], record["proposed_time_share"])  # fmt: skip
+    results = [r for r in load_results(results_path) if r["setting"] == setting_key(setting)]
+    report(results, args.families, args.methods, targets, setting["budget"])
+    _write_figure(results, args.families, args.methods, Path(args.out))
     _log.info("wrote %s", args.out)
 
 
-def _paired_table(
-    paired: dict[tuple[str, str, int], tuple[float | None, float, float, int]],
-    families: list[str],
-    methods: list[str],
-    seeds: list[int],
-) -> None:
-    """Per family and method: median and range of the best validation accuracy over the seeds, the
-    proposed (non-preset) shares; then per seed the accuracies side by side and who was ahead."""
-    import statistics
+def _fmt(x: float | None, spec: str = ".4f") -> str:
+    return "-" if x is None else format(x, spec)
 
-    _log.info("| family | method | median best val acc | range | proposed share of trials | of training time | proposed trials trained |")
-    _log.info("|---|---|---:|---:|---:|---:|---:|")
+
+def _median_range(values: list[float | None]) -> str:
+    got = [v for v in values if v is not None]
+    if not got:
+        return "-"
+    return f"{statistics.median(got):.4f} ({min(got):.4f}-{max(got):.4f})"
+
+
+def _median_time(values: list[float | None]) -> float | None:
+    """Median time to a target, counting a seed that never reached it as infinitely slow
+    (``None`` when fewer than half reached it)."""
+    ordered = sorted(v if v is not None else float("inf") for v in values)
+    if not ordered:
+        return None
+    m = statistics.median(ordered)
+    return None if m == float("inf") else m
+
+
+def report(results: list[dict[str, Any]], families: list[str], methods: list[str], targets: tuple[float, ...], budget: float) -> None:
+    """The tables: per method the medians and ranges over seeds; then the paired verdicts."""
+    by = {(r["family"], r["method"], r["seed"]): r for r in results}
+    _log.info("| family | method | seeds | best at 25%% | at 50%% | at 100%% (median, range) | %s | complete/pruned/unbuildable | proposed share of training | proposed beat presets |",
+              " | ".join(f"time to {g:.2f}" for g in targets))  # fmt: skip
+    _log.info("|---|---|---:|---:|---:|---:|%s---:|---:|---:|", "---:|" * len(targets))
     for family in families:
         for method in methods:
-            got = [paired[family, method, s] for s in seeds if (family, method, s) in paired]
-            accs = [g[0] for g in got if g[0] is not None]
-            if not accs:
+            runs = [r for (f, m, _), r in sorted(by.items()) if f == family and m == method]
+            if not runs:
                 continue
+            at = [[best_at(r["curve"], fr * budget) for r in runs] for fr in FRACTIONS]
+            times = [_fmt(_median_time([time_to(r["curve"], g) for r in runs]), ".0f") for g in targets]
+            counts = "/".join(f"{statistics.median(r[k] for r in runs):g}" for k in ("complete", "pruned", "unbuildable"))
+            beat = [r["proposed_beat_presets"] for r in runs if r.get("proposed_beat_presets") is not None]
             _log.info(
-                "| %s | %s | %.4f | %.4f-%.4f | %.2f | %.2f | %s |", family, method, statistics.median(accs),
-                min(accs), max(accs), statistics.median(g[1] for g in got), statistics.median(g[2] for g in got),
-                "/".join(str(g[3]) for g in got),
+                "| %s | %s | %d | %s | %s | %s | %s | %s | %.2f | %s |", family, method, len(runs),
+                *(_median_range(a) for a in at), " | ".join(f"{t} s" if t != "-" else t for t in times), counts,
+                statistics.median(r["proposed_time_share"] for r in runs),
+                f"{sum(beat)}/{len(beat)}" if beat else "-",
             )  # fmt: skip
-    if len(methods) != 2:
-        return
-    a, b = methods
-    _log.info("| family | seed | %s | %s | ahead |", a, b)
-    _log.info("|---|---:|---:|---:|---|")
+    middle = targets[len(targets) // 2]
     for family in families:
-        wins = 0
-        for s in seeds:
-            x, y = paired.get((family, a, s), (None,))[0], paired.get((family, b, s), (None,))[0]
-            ahead = "-" if x is None or y is None or x == y else (b if y > x else a)
-            wins += ahead == b
-            _log.info("| %s | %d | %s | %s | %s |", family, s, f"{x:.4f}" if x else "-", f"{y:.4f}" if y else "-", ahead)
-        _log.info("%s: %s ahead in %d of %d paired seeds", family, b, wins, len(seeds))
+        for a in methods:
+            for b in methods:
+                if a >= b:
+                    continue
+                seeds = sorted({s for (f, m, s) in by if f == family and m == a} & {s for (f, m, s) in by if f == family and m == b})
+                if not seeds:
+                    continue
+                ahead = _ahead(by, family, a, b, seeds, lambda r: (r["curve"][-1][1] if r["curve"] else None))
+                faster = _ahead(by, family, a, b, seeds, lambda r: _neg(time_to(r["curve"], middle)))
+                _log.info(
+                    "%s: %s vs %s over %d paired seeds: best at budget %d-%d (%s), time to %.2f %d-%d (%s)",
+                    family, a, b, len(seeds), ahead[a], ahead[b], _verdict(ahead, a, b, len(seeds)),
+                    middle, faster[a], faster[b], _verdict(faster, a, b, len(seeds)),
+                )  # fmt: skip
 
 
-def _write_figure(curves: dict[str, list[tuple[float, float]]], path: Path) -> None:
+def _neg(x: float | None) -> float | None:
+    return None if x is None else -x
+
+
+def _ahead(by: dict, family: str, a: str, b: str, seeds: list[int], score: Any) -> dict[str, int]:
+    """Per method, in how many of ``seeds`` its score was strictly ahead (None is last)."""
+    wins = {a: 0, b: 0}
+    for s in seeds:
+        x, y = score(by[family, a, s]), score(by[family, b, s])
+        x, y = (float("-inf") if x is None else x), (float("-inf") if y is None else y)
+        if x != y:
+            wins[a if x > y else b] += 1
+    return wins
+
+
+def _verdict(wins: dict[str, int], a: str, b: str, n: int) -> str:
+    """"A beats B" only when A is ahead in at least 80 % of the paired seeds (4 of 5)."""
+    need = -(-4 * n // 5)
+    if wins[a] >= need:
+        return f"{a} beats {b}"
+    if wins[b] >= need:
+        return f"{b} beats {a}"
+    return "no verdict"
+
+
+def _write_figure(results: list[dict[str, Any]], families: list[str], methods: list[str], path: Path) -> None:
+    """Per family, per method: the median best accuracy over seeds against time, with a band from
+    the lowest to the highest seed."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    fig = go.Figure()
-    for name, points in curves.items():
-        fig.add_trace(go.Scatter(x=[s for s, _ in points], y=[a for _, a in points], mode="lines+markers",
-                                 line_shape="hv", name=name))  # fmt: skip
-    fig.update_layout(title="Best validation accuracy against wall time", xaxis_title="seconds", yaxis_title="val accuracy")
+    fig = make_subplots(rows=1, cols=len(families), subplot_titles=families, shared_yaxes=True)
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"]
+    for col, family in enumerate(families, start=1):
+        for i, method in enumerate(methods):
+            runs = [r for r in results if r["family"] == family and r["method"] == method]
+            if not runs:
+                continue
+            grid = sorted({s for r in runs for s, _ in r["curve"]} | {r["budget"] for r in runs})
+            rows = [[best_at(r["curve"], t) for r in runs] for t in grid]
+            keep = [(t, [v for v in row if v is not None]) for t, row in zip(grid, rows)]
+            keep = [(t, v) for t, v in keep if len(v) * 2 > len(runs)]  # shown once most seeds have a model
+            if not keep:
+                continue
+            xs = [t for t, _ in keep]
+            color = palette[i % len(palette)]
+            fig.add_trace(go.Scatter(x=xs, y=[max(v) for _, v in keep], line_shape="hv", line={"width": 0},
+                                     showlegend=False, legendgroup=method, hoverinfo="skip"), row=1, col=col)  # fmt: skip
+            fig.add_trace(go.Scatter(x=xs, y=[min(v) for _, v in keep], line_shape="hv", line={"width": 0},
+                                     fill="tonexty", fillcolor=_rgba(color, 0.15), showlegend=False,
+                                     legendgroup=method, hoverinfo="skip"), row=1, col=col)  # fmt: skip
+            fig.add_trace(go.Scatter(x=xs, y=[statistics.median(v) for _, v in keep], line_shape="hv",
+                                     line={"color": color}, name=f"{method} ({len(runs)} seeds)",
+                                     legendgroup=method, showlegend=col == 1), row=1, col=col)  # fmt: skip
+    fig.update_layout(title="Best validation accuracy against wall time: median over paired seeds, band = lowest to highest")
+    fig.update_xaxes(title_text="seconds")
+    fig.update_yaxes(title_text="best val accuracy", col=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(fig.to_html(include_plotlyjs=True))
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 if __name__ == "__main__":
