@@ -66,6 +66,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
     g.add_argument("--refit", action="store_true", help="train the best configuration again on training + validation images for its best epoch count; that is the final model")
     g.add_argument("--ensemble", type=int, default=1, metavar="N", help="the final model averages the predictions of up to N picks of the best trials' models, chosen on validation images (default 1: the best model alone)")
+    g.add_argument("--cv", type=cv_option, default="auto", metavar="{auto,off,K}", help="choose the best configuration by K-fold cross-validation of the trials within two standard errors of the best: auto (default) with 5 folds when the validation split has under 2,000 images, off, or K folds always")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
     g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
     g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
@@ -82,6 +83,15 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--verbose", action="store_true", help="show Keras' per-epoch output")
     g.add_argument("--quiet", action="store_true", help="no progress: warnings, errors and the summary alone")
     return p
+
+
+def cv_option(text: str) -> int | str:
+    """``--cv``: ``auto``, ``off`` or a number of folds (2 or more)."""
+    if text in ("auto", "off"):
+        return text
+    if not text.isdigit() or int(text) < 2:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r} (use auto, off or a number of folds, 2 or more)")
+    return int(text)
 
 
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:

@@ -66,6 +66,8 @@ class SearchSettings:
     evaluate: bool = True  # evaluate the best configuration on the test set at the end
     refit: bool = False  # train the best configuration again on train + val, within --timeout
     ensemble: int = 1  # the final model averages up to this many picks of the best trials
+    cv: int | str = "auto"  # choose the best among the finalists by K-fold cross-validation: "auto" (5
+    # folds when the validation split has under 2,000 images), "off", or K folds whatever its size
     threads: int | None = None  # TensorFlow intra-op threads (None: TensorFlow's default)
     tracking_uri: str | None = None  # MLflow; None: $MLFLOW_TRACKING_URI or sqlite in mlruns/
     track: bool = True  # log to MLflow

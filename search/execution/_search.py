@@ -19,6 +19,8 @@ from search.final import (
     LIBRARY_FACTOR,
     SearchSummary,
     build_ensemble,
+    choose_model,
+    crossval_reserve,
     evaluate_best,
     refit,
     refit_reserve,
@@ -102,11 +104,28 @@ def make_clock(prepared: Prepared) -> SearchClock:
     trial starts when even the fastest first rung measured so far would not fit."""
     s, started = prepared.settings, prepared.invocation.started
     reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
+    if len(s.objectives) == 1 and s.cv != "off":  # and time to cross-validate the finalists
+        refit_seconds = reserve or (lambda: 0.0)
+        reserve = lambda: _with_crossval(prepared, refit_seconds())
     rung = FIRST_RUNG.get(s.pruner, 1) if len(s.objectives) == 1 else 1
     shortest = lambda: _fastest_first_rung(prepared.study, rung)
     if started is None:
         return SearchClock(s.timeout, reserve, shortest_trial=shortest)
     return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest)
+
+
+def _with_crossval(prepared: Prepared, refit_seconds: float) -> float:
+    """The refit's reserve plus the time to cross-validate the finalists so far (``--cv``)."""
+    s = prepared.settings
+    return refit_seconds + crossval_reserve(
+        prepared.study, prepared.data, cv=s.cv, budget=s.timeout, refit_seconds=refit_seconds,
+        needs_model=_needs_model(prepared),
+    )  # fmt: skip
+
+
+def _needs_model(prepared: Prepared) -> bool:
+    """Only trials that kept their model may be chosen: no refit will train the chosen one."""
+    return not prepared.settings.refit and prepared.artifact_store is not None
 
 
 def _fastest_first_rung(study: optuna.Study, first_rung: int) -> float:
@@ -253,7 +272,8 @@ def finish_search(
     interrupted: bool,
     clock: SearchClock,
 ) -> SearchSummary:
-    """Summarise the study, refit (``--refit``) its best configuration, average the best models
+    """Summarise the study, choose its best configuration (by cross-validation of the finalists
+    when the validation split is small: ``--cv``), refit it (``--refit``), average the best models
     (``--ensemble``), evaluate the final model on the test set, tell the observers.
 
     Raises:
@@ -271,7 +291,13 @@ def finish_search(
     best = summary.most_accurate() if summary.best and not interrupted else None
     space, data, store = prepared.space, prepared.data, prepared.artifact_store
     final = ensemble = None
-    if best is not None and not prepared.invocation.is_worker:  # the parent refits and averages, once
+    if best is not None and not prepared.invocation.is_worker:  # the parent chooses, refits and averages, once
+        if len(s.objectives) == 1:
+            best, summary.choice = choose_model(
+                study, best, space, data, cv=s.cv, end=clock.end, budget=s.timeout, refit=s.refit,
+                seed=s.seed, jit=s.jit, needs_model=_needs_model(prepared),
+            )  # fmt: skip
+            summary.best = [best]
         if s.refit:
             final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit)
         if s.ensemble > 1:

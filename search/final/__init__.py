@@ -1,6 +1,19 @@
-"""The final model: refit of the best configuration, the ensemble of the best models, the test
+"""The final model: the choice of the best configuration (cross-validated when the validation
+split is small), refit of the best configuration, the ensemble of the best models, the test
 evaluation and the summary of a search."""
 
+from search.final._crossval import (
+    MODEL_CHOICE_ATTR,
+    SMALL_VALIDATION,
+    FinalistScore,
+    ModelChoice,
+    check_cv,
+    choose_model,
+    crossval_reserve,
+    crossvalidate,
+    cv_folds,
+    finalists,
+)
 from search.final._ensemble import (
     LIBRARY_FACTOR,
     Ensemble,
@@ -17,14 +30,24 @@ from search.final._summary import SearchSummary, TestEvaluation, evaluate_best, 
 __all__ = [
     "FINAL_MODEL_ATTR",
     "LIBRARY_FACTOR",
+    "MODEL_CHOICE_ATTR",
+    "SMALL_VALIDATION",
     "Ensemble",
+    "FinalistScore",
+    "ModelChoice",
     "RefitPlan",
     "SearchSummary",
     "TestEvaluation",
     "WeightedAverage",
     "average_model",
     "build_ensemble",
+    "check_cv",
+    "choose_model",
+    "crossval_reserve",
+    "crossvalidate",
+    "cv_folds",
     "evaluate_best",
+    "finalists",
     "log_loss",
     "plan_refit",
     "refit",

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches
 from search.figures import confusion_matrix, per_class_rows
+from search.final._crossval import ModelChoice
 from search.final._ensemble import Ensemble, log_loss
 from search.training import FinalFit, fit_candidate
 from search.trials import MODEL_ARTIFACT_ATTR, format_value, load_model_artifact
@@ -133,6 +134,7 @@ class SearchSummary:
     interrupted: bool = False  # Ctrl-C ended the invocation
     #: observers that failed during the search (e.g. MLflow logging), with their first error
     lost: dict[str, str] = field(default_factory=dict)
+    choice: ModelChoice | None = None  # how the best trial was chosen, on how many images (one objective)
 
     def most_accurate(self) -> FrozenTrial:
         """The best trial; of a Pareto front, the one with the highest validation accuracy."""
@@ -174,6 +176,8 @@ class SearchSummary:
             + f": validation accuracy {t.value:.4f}, {attrs.get('training_seconds', 0):.1f}s training, "
             f"{attrs.get('param_count', 0):,} params"
         )
+        if self.choice is not None:
+            out.append(self.choice.describe())
         if self.evaluation is not None:
             e = self.evaluation
             how = ", retrained" if e.retrained else ""

@@ -19,7 +19,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 from search.core import MADE_IN_SESSION, SearchSettings, StorageError, UsageError, redact
-from search.final import FINAL_MODEL_ATTR
+from search.final import FINAL_MODEL_ATTR, MODEL_CHOICE_ATTR
 from search.storages import open_storage
 from search.trials import MODEL_ARTIFACT_ATTR
 
@@ -158,7 +158,8 @@ def load_study(url: str, name: str) -> optuna.Study:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial: the highest validation accuracy (also on a Pareto front).
+    """The best complete trial: the highest validation accuracy (also on a Pareto front), or the
+    trial cross-validation chose instead (``--cv``) while no trial has beaten the one it was chosen over.
 
     Args:
         study: a single- or multi-objective study whose first value is the validation accuracy.
@@ -170,7 +171,10 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     if not complete:
         return None
     if len(study.directions) == 1:
-        return study.best_trial
+        best = study.best_trial
+        choice = study.user_attrs.get(MODEL_CHOICE_ATTR) or {}
+        chosen = [t for t in complete if t.number == choice.get("trial")]
+        return chosen[0] if chosen and choice.get("validation_best") == best.number else best
     return max(study.best_trials, key=lambda t: t.values[0])
 
 
