@@ -60,7 +60,7 @@ _log = logging.getLogger("search.benchmarks")
 #: method name -> search.run options ("neps-priorband" runs through benchmarks/neps_priorband.py)
 METHODS: dict[str, list[str]] = {
     # make run's search: the documents' configurations first, then search.run's default sampler/pruner
-    "default": ["--enqueue-presets"],
+    "default": ["--enqueue-presets", "--cv", "off"],  # search vs search: no model-selection step after it
     "optuna-tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
     "optuna-random": ["--sampler", "random", "--pruner", "none"],
     "keras-tuner-hyperband": ["--engine", "keras-tuner", "--tuner", "hyperband"],

@@ -13,7 +13,7 @@ import keras
 
 from spaces._base import Space, UnbuildableError
 from spaces._params import ParamSource
-from spaces._shared import ACTIVATIONS, document_preset, presets
+from spaces._shared import ACTIVATIONS, BN_MOMENTUM, document_preset, presets
 
 __all__ = ["CnnArch", "CnnSpace", "ConvBlock", "DenseLayer", "SPACE"]
 
@@ -106,7 +106,7 @@ class CnnSpace(Space[CnnArch]):
                     kernel_regularizer=regularizer,
                 )(x)
                 if arch.batch_norm:
-                    x = keras.layers.BatchNormalization()(x)
+                    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
             if block.pool:
                 if min(x.shape[1:3]) < 2:
                     raise UnbuildableError(f"feature map {x.shape[1]}x{x.shape[2]} too small to pool at block {b}")
@@ -119,7 +119,7 @@ class CnnSpace(Space[CnnArch]):
                 layer.units, activation=arch.dense_activation, kernel_regularizer=regularizer
             )(x)
             if arch.dense_batch_norm:
-                x = keras.layers.BatchNormalization()(x)
+                x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
             if layer.dropout > 0:
                 x = keras.layers.Dropout(layer.dropout)(x)
         return x

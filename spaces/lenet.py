@@ -13,7 +13,7 @@ import keras
 
 from spaces._base import Space, UnbuildableError
 from spaces._params import ParamSource
-from spaces._shared import ACTIVATIONS, document_preset, presets
+from spaces._shared import ACTIVATIONS, BN_MOMENTUM, document_preset, presets
 
 __all__ = ["LenetArch", "LenetSpace", "SPACE"]
 
@@ -77,7 +77,7 @@ class LenetSpace(Space[LenetArch]):
                 kernel_regularizer=regularizer,
             )(x)
             if arch.batch_norm:
-                x = keras.layers.BatchNormalization()(x)
+                x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
             x = pool_layer(2)(x)
         x = keras.layers.Flatten()(x)
         for units in (arch.dense1_units, arch.dense2_units):

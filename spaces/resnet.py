@@ -23,7 +23,7 @@ import keras
 
 from spaces._base import Space, UnbuildableError
 from spaces._params import ParamSource
-from spaces._shared import ACTIVATIONS, document_preset, presets
+from spaces._shared import ACTIVATIONS, BN_MOMENTUM, document_preset, presets
 
 __all__ = ["ResnetArch", "ResnetSpace", "SPACE", "Stage"]
 
@@ -99,7 +99,7 @@ class ResnetSpace(Space[ResnetArch]):
         if arch.stem_stride == 2:
             _check_halvable(x, "the stem")
         x = conv(arch.stem_filters, arch.stem_kernel, strides=arch.stem_stride)(x)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.Activation(arch.activation)(x)
         if arch.stem_pool:
             _check_halvable(x, "the stem max pool")
@@ -171,7 +171,7 @@ def _residual_block(
     y = x
     for i, (width, kernel, strides) in enumerate(layers):
         y = conv(width, kernel, strides=strides)(y)
-        y = keras.layers.BatchNormalization()(y)
+        y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(y)
         if i < len(layers) - 1:
             y = keras.layers.Activation(arch.activation)(y)
     y = keras.layers.Add()([y, shortcut])

@@ -14,7 +14,7 @@ import keras
 
 from spaces._base import Space
 from spaces._params import ParamSource
-from spaces._shared import document_preset, presets
+from spaces._shared import BN_MOMENTUM, document_preset, presets
 
 __all__ = ["DenseLayer", "RnnArch", "RnnSpace", "SPACE"]
 
@@ -93,7 +93,7 @@ class RnnSpace(Space[RnnArch]):
             )
             x = (keras.layers.Bidirectional(layer) if arch.bidirectional else layer)(x)
         if arch.batch_norm:
-            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         for dense in arch.dense:
             x = keras.layers.Dense(
                 dense.units, activation="relu", kernel_regularizer=regularizer
