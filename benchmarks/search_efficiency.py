@@ -70,6 +70,8 @@ METHODS: dict[str, list[str]] = {
     "optuna-tpe-sh": ["--sampler", "tpe", "--pruner", "successive-halving"],
     "optuna-tpe-sh-presets": ["--sampler", "tpe", "--pruner", "successive-halving", "--enqueue-presets"],
     "optuna-prior-sh-presets": ["--sampler", "prior", "--pruner", "successive-halving", "--enqueue-presets"],
+    # the default until 2026-12-01: TPE after the presets
+    "tpe-presets": ["--sampler", "tpe", "--enqueue-presets", "--cv", "off"],
 }
 MAIN_METHODS = ["default", "optuna-tpe-hyperband", "optuna-random", "keras-tuner-hyperband",
                 "keras-tuner-bayesian", "neps-priorband"]  # fmt: skip

@@ -60,7 +60,7 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
     g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
     g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
-    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="default tpe; prior draws around the documents' presets and the best trials so far (PriorBand-like)")
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="prior", help="default prior: draws around the documents' presets and the best trials so far, a third globally by multivariate TPE (PriorBand-like); tpe ignores the presets")
     g.add_argument("--pruner", choices=PRUNER_NAMES, default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
     g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")

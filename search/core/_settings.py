@@ -54,7 +54,7 @@ class SearchSettings:
     timeout: float | None = None  # seconds
     trial_timeout: float | None = None  # per trial, seconds; None: derived from each trial's pace and the time left
     max_epochs: int = 10
-    sampler: str = "tpe"
+    sampler: str = "prior"  # the documents' presets as a prior (search.samplers.PriorSampler)
     pruner: str = "successive-halving"  # one bracket; a tie with the best is kept (search.pruners)
     seed: int | None = None
     val_fraction: float = 0.1

@@ -63,6 +63,21 @@ def test_search_stores_trials_and_summarises(searched: tuple[Path, str]) -> None
     assert "3 complete, 0 pruned, 0 failed (3 this run" in out or "failed (3 this run" in out
 
 
+def test_the_default_sampler_draws_around_the_presets(searched: tuple[Path, str]) -> None:
+    """With no --sampler, the search is the prior sampler's: every trial records how it was drawn,
+    and before any evidence the local draws are centred on one of the cnn presets."""
+    from search.samplers import CENTRE_KEY, MODE_KEY
+    from spaces import get_space
+
+    trials = _study(searched[0]).get_trials()
+    modes = [t.system_attrs.get(MODE_KEY) for t in trials]
+    assert all(m in ("prior", "global") for m in modes), modes
+    presets = len(get_space("cnn").presets)
+    for t in trials:
+        if t.system_attrs.get(MODE_KEY) == "prior":
+            assert 0 <= t.system_attrs[CENTRE_KEY] < presets
+
+
 def test_same_command_resumes_the_study(searched: tuple[Path, str], tmp_path: Path) -> None:
     shutil.copytree(searched[0], tmp_path, dirs_exist_ok=True)
     assert run.main(_args(tmp_path, "--n-trials", "1", "--pruner", "none")) == 0
