@@ -72,6 +72,8 @@ METHODS: dict[str, list[str]] = {
     "optuna-prior-sh-presets": ["--sampler", "prior", "--pruner", "successive-halving", "--enqueue-presets"],
     # the default until 2026-12-01: TPE after the presets
     "tpe-presets": ["--sampler", "tpe", "--enqueue-presets", "--cv", "off"],
+    # the prior sampler alone: the presets only as the centres of its draws, none trained as such
+    "prior-no-presets": ["--sampler", "prior", "--cv", "off"],
 }
 MAIN_METHODS = ["default", "optuna-tpe-hyperband", "optuna-random", "keras-tuner-hyperband",
                 "keras-tuner-bayesian", "neps-priorband"]  # fmt: skip
