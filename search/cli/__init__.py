@@ -1,7 +1,7 @@
 """What the ``python -m search.*`` commands share. Imports neither TensorFlow nor Optuna, so that
 every command's ``--help`` answers at once."""
 
-from search.cli._parsing import ArgumentParser, add_study_options, duration, package_version
+from search.cli._parsing import ArgumentParser, add_study_options, duration, fraction, package_version
 from search.cli._serving import (
     DASHBOARD_PORT,
     MLFLOW_PORT,
@@ -20,6 +20,7 @@ __all__ = [
     "add_study_arguments",
     "add_tracking_arguments",
     "duration",
+    "fraction",
     "package_version",
     "serve_main",
 ]

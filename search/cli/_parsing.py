@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from typing import Any, NoReturn
 
 from search.core import ENGINES, TUNER_NAMES
 
-__all__ = ["ArgumentParser", "add_study_options", "duration", "package_version"]
+__all__ = ["ArgumentParser", "add_study_options", "duration", "fraction", "package_version"]
 
 
 def package_version() -> str:
@@ -41,6 +42,17 @@ def duration(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 600, 20m or 2h)")
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def fraction(text: str) -> float:
+    """A share above 0 and at most 1, e.g. ``0.25`` (``--first-epoch-fraction``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"invalid fraction {text!r} (use a number above 0 and at most 1, e.g. 0.25)")
+    return value
 
 
 def add_study_options(p: ArgumentParser, *, required: bool = True) -> None:

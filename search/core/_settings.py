@@ -78,6 +78,8 @@ class SearchSettings:
     mixed_precision: bool = False  # float16 compute on GPUs (ignored on CPUs, with a warning)
     engine: str = "optuna"  # or "keras-tuner" (search.engines)
     tuner: str = "hyperband"  # keras-tuner's algorithm: hyperband, bayesian or random
+    first_epoch_fraction: float = 0.25  # a trial's first epoch trains on this share of the training images
+    # (stratified; at least 5,000, none below 10,000 images; 1: all) when a pruner compares trials early
 
     @property
     def dataset_name(self) -> str:

@@ -8,6 +8,7 @@
 from search.data._dataset import DataError, Dataset, one_hot
 from search.data._load import DATASETS, dataset_from_arrays, dataset_source, load_dataset
 from search.data._pipeline import EVAL_BATCH_SIZE, batches
+from search.data._subset import stratified_subset
 
 __all__ = [
     "DATASETS",
@@ -19,4 +20,5 @@ __all__ = [
     "dataset_source",
     "load_dataset",
     "one_hot",
+    "stratified_subset",
 ]

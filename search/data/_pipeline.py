@@ -53,6 +53,7 @@ def batches(
     *,
     shuffle: bool,
     seed: int | None = None,
+    indices: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(images, one-hot labels)``, in a new order every epoch when ``shuffle``.
 
@@ -63,6 +64,8 @@ def batches(
         batch_size: images per batch; the last batch holds the rest.
         shuffle: reshuffle the images at every epoch (training), or keep their order (evaluation).
         seed: the shuffle's seed (None: a fresh order each run).
+        indices: train on these images of ``x`` only (e.g. a trial's first-epoch subset); the
+            arrays are still turned into tensors once, and the batches gathered from them.
 
     Returns:
         A dataset of known length (Keras counts its steps, as the trial time budget needs).
@@ -71,9 +74,15 @@ def batches(
     if len(y) != n:
         raise ValueError(f"{n} images but {len(y)} labels")
     images, labels = _tensor(x), _tensor(np.asarray(y, dtype=np.int64))
-    order = tf.data.Dataset.range(n)
+    if indices is None:
+        order = tf.data.Dataset.range(n)
+    else:
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and not (0 <= indices.min() and indices.max() < n):
+            raise ValueError(f"indices outside the {n} images")
+        order, n = tf.data.Dataset.from_tensor_slices(indices), len(indices)
     if shuffle:
-        order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        order = order.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
 
     def gather(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.gather(images, index), tf.one_hot(tf.gather(labels, index), num_classes)

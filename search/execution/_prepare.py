@@ -111,6 +111,8 @@ def _check_numbers(s: SearchSettings) -> None:
         raise UsageError(f"--max-epochs must be at least 1, not {s.max_epochs}")
     if not 0 < s.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1, not {s.val_fraction:g}")
+    if not 0 < s.first_epoch_fraction <= 1:
+        raise UsageError(f"--first-epoch-fraction must be above 0 and at most 1, not {s.first_epoch_fraction:g}")
     if s.limit is not None and s.limit < 1:
         raise UsageError(f"--limit must be a positive whole number, not {s.limit}")
     if s.seed is not None and s.seed < 0:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from search.core import SearchClock, redact
+from search.core import SearchClock, SearchSettings, redact
 from search.execution._prepare import Prepared
 from search.execution._presets import enqueue_presets
 from search.final import (
@@ -29,7 +29,7 @@ from search.final import (
 )
 from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
-from search.training import Checkpoints, device_description
+from search.training import Checkpoints, device_description, first_epoch_images
 from search.trials import (
     RUN_ATTR,
     LiveProgress,
@@ -108,7 +108,8 @@ def make_clock(prepared: Prepared) -> SearchClock:
         refit_seconds = reserve or (lambda: 0.0)
         reserve = lambda: _with_crossval(prepared, refit_seconds())
     rung = FIRST_RUNG.get(s.pruner, 1) if len(s.objectives) == 1 else 1
-    shortest = lambda: _fastest_first_rung(prepared.study, rung)
+    share = _first_epoch_share(prepared, _first_epoch_fraction(s, _prunes(s)))
+    shortest = lambda: _fastest_first_rung(prepared.study, rung, share)
     if started is None:
         return SearchClock(s.timeout, reserve, shortest_trial=shortest)
     return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest)
@@ -128,15 +129,36 @@ def _needs_model(prepared: Prepared) -> bool:
     return not prepared.settings.refit and prepared.artifact_store is not None
 
 
-def _fastest_first_rung(study: optuna.Study, first_rung: int) -> float:
+def _prunes(s: SearchSettings) -> bool:
+    """Whether a search's trials report their epochs to Optuna's pruner (the optuna engine, one
+    objective and a pruner)."""
+    return s.engine == "optuna" and len(s.objectives) == 1 and s.pruner != "none"
+
+
+def _first_epoch_fraction(s: SearchSettings, prune: bool) -> float | None:
+    """The share of the training images a trial's first epoch trains on: ``--first-epoch-fraction``
+    when a pruner compares the trials early (that comparison is what it makes cheaper); None
+    otherwise (no pruner, several objectives, keras-tuner's own stopping: every epoch on every image)."""
+    return s.first_epoch_fraction if prune else None
+
+
+def _first_epoch_share(prepared: Prepared, fraction: float | None) -> float:
+    """A trial's first epoch, as a share of an epoch on every training image (1: no subset)."""
+    images = len(prepared.data.y_train)
+    first = first_epoch_images(images, fraction)
+    return first / images if first is not None else 1.0
+
+
+def _fastest_first_rung(study: optuna.Study, first_rung: int, first_epoch_share: float = 1.0) -> float:
     """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
-    epoch, times ``first_rung`` epochs; 0 before any trial measured its pace."""
+    epoch, times ``first_rung`` epochs, the first of them ``first_epoch_share`` of an epoch (a
+    first epoch on a subset of the images); 0 before any trial measured its pace."""
     paces = [
         float(t.user_attrs.get("seconds_per_epoch") or t.user_attrs.get("batch_seconds_per_epoch") or 0.0)
         for t in study.get_trials(deepcopy=False)
     ]
     paces = [p for p in paces if p > 0]
-    return min(paces) * first_rung if paces else 0.0
+    return min(paces) * (first_rung - 1 + first_epoch_share) if paces else 0.0
 
 
 def make_objective(
@@ -150,6 +172,7 @@ def make_objective(
     the study has one objective and a pruner); no trial trains past ``clock``'s search end."""
     s = prepared.settings
     multi = len(s.objectives) > 1
+    prune = _prunes(s) if prune is None else prune
     return Objective(
         space=prepared.space,
         data=prepared.data,
@@ -158,7 +181,7 @@ def make_objective(
         artifact_store=prepared.artifact_store,
         verbose=s.verbose,
         objectives=s.objectives,
-        prune=(not multi and s.pruner != "none") if prune is None else prune,
+        prune=prune,
         trial_seconds=s.trial_timeout,  # None: each trial's cap is derived from its pace and the time left
         first_rung=FIRST_RUNG.get(s.pruner, 1) if not multi else 1,
         search_end=clock.search_end,
@@ -167,6 +190,7 @@ def make_objective(
         jit=s.jit,
         keep_models=LIBRARY_FACTOR * s.ensemble if s.ensemble > 1 else 1,
         seed=s.seed,
+        first_epoch_fraction=_first_epoch_fraction(s, prune),
     )
 
 

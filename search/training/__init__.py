@@ -8,6 +8,8 @@ from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel
 from search.training._counting import multiply_adds
 from search.training._devices import configure_precision, configure_threads, device_description
 from search.training._fit import (
+    FIRST_EPOCH_FRACTION,
+    FIRST_EPOCH_MIN_IMAGES,
     EpochTimer,
     FinalFit,
     NonFiniteLossError,
@@ -15,11 +17,14 @@ from search.training._fit import (
     TrainResult,
     TrialTimeBudget,
     fit_candidate,
+    first_epoch_images,
     fit_final,
     prepare_model,
 )
 
 __all__ = [
+    "FIRST_EPOCH_FRACTION",
+    "FIRST_EPOCH_MIN_IMAGES",
     "TOO_SLOW",
     "Checkpoints",
     "CostObservation",
@@ -34,6 +39,7 @@ __all__ = [
     "configure_precision",
     "configure_threads",
     "device_description",
+    "first_epoch_images",
     "fit_candidate",
     "fit_final",
     "multiply_adds",

@@ -17,11 +17,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from search.data import EVAL_BATCH_SIZE, Dataset, batches
+from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
 from spaces import Candidate, Space
 
 __all__ = [
+    "FIRST_EPOCH_FRACTION",
+    "FIRST_EPOCH_MIN_IMAGES",
     "EpochTimer",
     "FinalFit",
     "NonFiniteLossError",
@@ -29,9 +31,35 @@ __all__ = [
     "TrainResult",
     "TrialTimeBudget",
     "fit_candidate",
+    "first_epoch_images",
     "fit_final",
     "prepare_model",
 ]
+
+#: the share of the training images a trial's first epoch trains on (``--first-epoch-fraction``).
+#: The pruners first compare trials after their second epoch (``FIRST_RUNG``), so that first
+#: comparison costs two whole epochs of every candidate, most of which are then pruned. With a
+#: quarter of the images in the first epoch it costs 1.25 epochs of training (validation is
+#: unchanged); the second epoch, on every image, is what the pruner judges, and it continues the
+#: same model, so the candidates are still ranked after more than one epoch of training.
+FIRST_EPOCH_FRACTION = 0.25
+
+#: the first epoch trains on at least this many images (500 per class of a 10-class data set: a
+#: smaller subset ranks models on noise), and on all of them when the training split has fewer
+#: than twice as many: on a small data set an epoch is already cheap and a subset saves nothing
+#: worth a second ``model.fit``
+FIRST_EPOCH_MIN_IMAGES = 5_000
+
+
+def first_epoch_images(train_images: int, fraction: float | None) -> int | None:
+    """Images a trial's first epoch trains on: ``fraction`` of ``train_images``, at least
+    :data:`FIRST_EPOCH_MIN_IMAGES`; None (every image) when ``fraction`` is None or 1, when the
+    training split has fewer than twice :data:`FIRST_EPOCH_MIN_IMAGES` images, or when the
+    subset would hold them all."""
+    if fraction is None or fraction >= 1.0 or train_images < 2 * FIRST_EPOCH_MIN_IMAGES:
+        return None
+    size = max(FIRST_EPOCH_MIN_IMAGES, math.ceil(fraction * train_images))
+    return size if size < train_images else None
 
 
 class NonFiniteLossError(RuntimeError):
@@ -51,21 +79,30 @@ class TrainResult:
     param_count: int
     images_per_second: float  # training images processed per second of fit time
     model: keras.Model = field(repr=False)
+    first_epoch_images: int | None = None  # the stratified subset the first epoch trained on (None: all)
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Records each epoch's wall time and the learning rate in the logs (``epoch_seconds``, ``learning_rate``)."""
+    """Records each epoch's wall time and the learning rate in the logs (``epoch_seconds``,
+    ``learning_rate``); :attr:`train_seconds` holds each epoch's time before its validation."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seconds: list[float] = []
+        self.train_seconds: list[float] = []
         self._start = 0.0
+        self._trained: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._start = time.perf_counter()
+        self._start, self._trained = time.perf_counter(), None
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._trained is None:  # the epoch's validation begins
+            self._trained = time.perf_counter() - self._start
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
+        self.train_seconds.append(self.seconds[-1] if self._trained is None else self._trained)
         if logs is not None:
             logs["epoch_seconds"] = self.seconds[-1]
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -104,7 +141,10 @@ class TrialTimeBudget(keras.callbacks.Callback):
 
     A trial must be on track to reach its first rung in time. After a few seconds of its first
     epoch, the pace of its batches (not counting the first :attr:`WARMUP_BATCHES`, which include
-    graph tracing) gives its seconds per epoch (:attr:`seconds_per_epoch`); a trial that could not
+    graph tracing) gives its seconds per epoch (:attr:`seconds_per_epoch`: of an epoch on every
+    training image, ``params["full_steps"]`` batches when its first epoch trains on a subset of
+    ``params["steps"]``, see :func:`fit_candidate`; measured again from the next epoch's batches
+    when an epoch ends before the pace is known); a trial that could not
     reach its first rung before the deadline (or, with a user's cap, within it) stops at once with
     :class:`OverBudget`, so the sampler ranks it below every trial that finished and learns to avoid
     that region, and it costs no more training.
@@ -153,6 +193,8 @@ class TrialTimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         self._reached = max(self._reached, epoch)  # a resumed trial did its first epochs before
+        if not self._projected:  # the pace is measured within one epoch (validation is not a batch)
+            self._pace_start = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epochs_done += 1
@@ -205,12 +247,13 @@ class TrialTimeBudget(keras.callbacks.Callback):
         steps, epochs = self.params.get("steps"), self.params.get("epochs")
         if not steps or not epochs:
             return
+        full = self.params.get("full_steps") or steps  # the batches of each later epoch
         per_batch = (now - since) / (batch - first_batch)
-        self.seconds_per_epoch = per_batch * steps
+        self.seconds_per_epoch = per_batch * full
         rung = min(self.first_rung, epochs) - self._epoch  # epochs to its first rung, this one included
         if rung <= 0:
             return
-        needed = per_batch * ((steps - batch - 1) + steps * (rung - 1))
+        needed = per_batch * ((steps - batch - 1) + full * (rung - 1))
         pace = f"about {self.seconds_per_epoch:.0f} s per epoch"
         if self.deadline is not None and needed > self.deadline - time.monotonic():
             left = max(0.0, self.deadline - time.monotonic())
@@ -278,6 +321,93 @@ def _pace(epoch_seconds: Sequence[float], *, stopped_early: bool) -> float:
     return sum(whole) / len(whole) if whole else 0.0
 
 
+def _full_pace(timer: EpochTimer, *, stopped_early: bool, first_share: float | None) -> float:
+    """Seconds per epoch on every training image (what the cost model, the clock's shortest trial
+    and the refit plan read). A first epoch on a subset (``first_share`` of the images) is left
+    out of the mean; when it is the only whole epoch, its training time is scaled to every image
+    and its validation (always on the whole split) added once."""
+    if first_share is None:
+        return _pace(timer.seconds, stopped_early=stopped_early)
+    later = _pace(timer.seconds[1:], stopped_early=stopped_early)
+    if later and not (stopped_early and len(timer.seconds) == 2):  # epoch 1 whole
+        return later
+    if not timer.seconds:
+        return 0.0
+    train = timer.train_seconds[0]
+    return train / first_share + (timer.seconds[0] - train)
+
+
+class _OneRun(keras.callbacks.Callback):
+    """A trial's callbacks over the ``model.fit`` calls of one training, seen by them as one run.
+
+    :func:`fit_candidate` trains a first epoch on a subset of the images with one ``fit`` and the
+    later epochs with another. The callbacks keep state over a run (the time budget's start, early
+    stopping's patience, reduce-on-plateau's best loss), so ``on_train_begin`` reaches them at the
+    first fit only and ``on_train_end`` at the last; epochs keep their numbers, and each fit's
+    ``params`` (``epochs``: the run's) are passed on with ``full_steps``, the batches of an epoch
+    on every training image (the first epoch's ``steps`` are fewer).
+
+    Attributes:
+        last: the current fit is the run's last; while False, the fit ends after its first epoch.
+        stopped: a callback stopped training (the run ends with this fit).
+    """
+
+    def __init__(self, callbacks: Sequence[keras.callbacks.Callback], full_steps: int) -> None:
+        super().__init__()
+        self.callbacks, self.full_steps = list(callbacks), full_steps
+        self.last, self.stopped, self._began = True, False, False
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params({**params, "full_steps": self.full_steps})
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if not self._began:
+            self._began = True
+            for callback in self.callbacks:
+                callback.on_train_begin(logs)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.last:
+            for callback in self.callbacks:
+                callback.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+        self.stopped = bool(self.model.stop_training)
+        if self.stopped:
+            self.last = True  # the run ends here: its callbacks hear on_train_end
+        if not self.last:
+            self.model.stop_training = True  # this fit's one epoch is done; the next fit goes on
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_train_batch_end(batch, logs)
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_test_begin(logs)
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_test_end(logs)
+
+
 def fit_candidate(
     space: Space,
     candidate: Candidate,
@@ -288,8 +418,16 @@ def fit_candidate(
     verbose: bool = False,
     initial_epoch: int = 0,
     model: keras.Model | None = None,
+    first_epoch_images: int | None = None,
+    subset_seed: int = 0,
 ) -> TrainResult:
     """Train ``candidate`` on the training split, validating on the validation split each epoch.
+
+    With ``first_epoch_images``, the first epoch trains on a class-stratified subset of that many
+    training images (drawn with ``subset_seed``) and every later epoch on all of them: the same
+    model and optimizer state go on from one to the other (two ``model.fit`` calls that the
+    callbacks see as one run: :class:`_OneRun`). Validation is always on the whole split. A run
+    resumed at ``initial_epoch`` 1 or later, or of a single epoch, trains on every image.
 
     Args:
         space: the candidate's family.
@@ -300,6 +438,8 @@ def fit_candidate(
         verbose: show Keras' per-epoch progress.
         initial_epoch: resume at this epoch (with ``model`` restored from a checkpoint).
         model: an already prepared model (e.g. restored); built fresh when None.
+        first_epoch_images: images of the first epoch (None, or all of them or more: every image).
+        subset_seed: the seed of the first epoch's subset (a trial's own: the same images again).
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite.
@@ -307,39 +447,56 @@ def fit_candidate(
     epochs = min(candidate.train.epochs, max_epochs)
     if model is None:
         model = prepare_model(space, candidate, data)
+    images, batch_size = len(data.y_train), candidate.train.batch_size
+    subset = None
+    if first_epoch_images is not None and initial_epoch == 0 and epochs > 1 and first_epoch_images < images:
+        subset = stratified_subset(data.y_train, first_epoch_images, subset_seed)
     timer, best, nan_guard = EpochTimer(), _BestWeights(), _StopOnNonFinite()
-    start = time.perf_counter()
-    history = model.fit(
-        batches(data.x_train, data.y_train, data.num_classes, candidate.train.batch_size, shuffle=True),
-        shuffle=False,  # the pipeline reshuffles every epoch
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        validation_data=batches(data.x_val, data.y_val, data.num_classes, EVAL_BATCH_SIZE, shuffle=False),
-        callbacks=[
-            timer,
-            nan_guard,
-            *candidate.train.schedule_callbacks(epochs),
-            best,
-            *callbacks,
-        ],
-        verbose=2 if verbose else 0,
+    run = _OneRun(
+        [timer, nan_guard, *candidate.train.schedule_callbacks(epochs), best, *callbacks],
+        full_steps=math.ceil(images / batch_size),
     )
+    validation = batches(data.x_val, data.y_val, data.num_classes, EVAL_BATCH_SIZE, shuffle=False)
+    parts = [(subset, 0), (None, 1)] if subset is not None else [(None, initial_epoch)]
+    history: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    for i, (indices, first) in enumerate(parts):
+        run.last = i == len(parts) - 1
+        fitted = model.fit(
+            batches(data.x_train, data.y_train, data.num_classes, batch_size, shuffle=True, indices=indices),
+            shuffle=False,  # the pipeline reshuffles every epoch
+            epochs=epochs,
+            initial_epoch=first,
+            validation_data=validation,
+            callbacks=[run],
+            verbose=2 if verbose else 0,
+        )
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        if run.stopped:
+            break
     seconds = time.perf_counter() - start
     if nan_guard.bad_epoch is not None:
         raise NonFiniteLossError(f"loss became non-finite in epoch {nan_guard.bad_epoch + 1}")
     if best.weights is not None:
         model.set_weights(best.weights)
     epochs_run = len(timer.seconds)
+    stopped_early = initial_epoch + epochs_run < epochs
+    seen = images * epochs_run - (images - len(subset) if subset is not None and epochs_run else 0)
     return TrainResult(
-        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        history=history,
         val_accuracy=best.best,
         best_epoch=best.best_epoch,
         epochs_run=epochs_run,
         train_seconds=seconds,
-        seconds_per_epoch=_pace(timer.seconds, stopped_early=initial_epoch + epochs_run < epochs) or seconds,
+        seconds_per_epoch=_full_pace(
+            timer, stopped_early=stopped_early, first_share=len(subset) / images if subset is not None else None
+        )
+        or seconds,
         param_count=int(model.count_params()),
-        images_per_second=len(data.x_train) * epochs_run / max(seconds, 1e-9),
+        images_per_second=seen / max(seconds, 1e-9),
         model=model,
+        first_epoch_images=len(subset) if subset is not None else None,
     )
 
 

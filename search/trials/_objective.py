@@ -19,6 +19,7 @@ from search.training import (
     OverBudget,
     TrialTimeBudget,
     device_description,
+    first_epoch_images,
     fit_candidate,
     multiply_adds,
     prepare_model,
@@ -75,6 +76,11 @@ class Objective:
         keep_models: keep the model of a trial that is among this many best complete trials when
             it ends (1: only a new best; more for ``--ensemble``). Multi-objective studies keep
             the models of trials on the Pareto front.
+        first_epoch_fraction: a trial's first epoch trains on this share of the training images,
+            a class-stratified subset drawn with its own seed, and its later epochs on all of them
+            (:func:`~search.training.first_epoch_images`: small data sets keep every image; None:
+            every epoch on every image). It makes the pruner's first comparison cheaper; the
+            pace a trial records is still that of an epoch on every image.
     """
 
     space: Space
@@ -93,6 +99,7 @@ class Objective:
     jit: bool = False  # compile each model's training step with XLA (--jit)
     keep_models: int = 1  # the models of this many best trials are kept (the ensemble's library)
     seed: int | None = None  # trial N's Keras/NumPy/Python randomness starts from seed + N
+    first_epoch_fraction: float | None = None  # the first epoch's share of the training images
     keeper: ModelKeeper = field(init=False)
 
     def __post_init__(self) -> None:
@@ -130,13 +137,16 @@ class Objective:
             initial_epoch = min(resume.epoch, epochs - 1)
             trial.set_user_attr("resumed_from_trial", resume.source_trial)
             trial.set_user_attr("resumed_from_epoch", initial_epoch)
+        first_images = self._first_epoch_images(epochs, initial_epoch)
+        if initial_epoch == 0:  # what its first epoch trained on (a resumed trial's predecessor did it)
+            trial.set_user_attr("first_epoch_images", first_images or len(self.data.y_train))
         try:
             if resume is not None:
                 model = resume.model
             else:
                 model = self._build(candidate)
             trial.set_user_attr("param_count", int(model.count_params()))
-            budget.seconds = self._check_affordable(trial, model, candidate, budget, initial_epoch)
+            budget.seconds = self._check_affordable(trial, model, candidate, budget, initial_epoch, first_images)
             self.observers.on_trial_start(
                 TrialStart(
                     trial=trial,
@@ -157,15 +167,17 @@ class Objective:
                 verbose=self.verbose,
                 model=model,
                 initial_epoch=initial_epoch,
+                first_epoch_images=first_images,
+                subset_seed=(self.seed or 0) + trial.number,
             )
         except OverBudget as exc:  # ranked by the sampler below every trial that finished
             pruned = optuna.TrialPruned(str(exc))
             self._record_pace(trial, budget)
-            self._end_pruned(trial, saver, forwarder.history, pruned)
+            self._end_pruned(trial, saver, forwarder.history, pruned, short_first=first_images is not None)
             raise pruned from exc
         except optuna.TrialPruned as pruned:
             self._record_pace(trial, budget)
-            self._end_pruned(trial, saver, forwarder.history, pruned)
+            self._end_pruned(trial, saver, forwarder.history, pruned, short_first=first_images is not None)
             raise
         except Exception as exc:
             reason = failure_reason(exc)
@@ -193,6 +205,13 @@ class Objective:
         attrs = trial.user_attrs
         return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
 
+    def _first_epoch_images(self, epochs: int, initial_epoch: int) -> int | None:
+        """Images the trial's first epoch trains on when fewer than all (None: every image, and
+        always for a trial resumed past its first epoch or of a single epoch)."""
+        if initial_epoch > 0 or epochs < 2:
+            return None
+        return first_epoch_images(len(self.data.y_train), self.first_epoch_fraction)
+
     def _build(self, candidate: Candidate) -> keras.Model:
         """The trial's compiled model; a point that cannot be built is pruned, not failed: Optuna's
         samplers ignore failed trials (and TPE would sample the region again), while TPE ranks a
@@ -214,13 +233,16 @@ class Objective:
         candidate: Candidate,
         budget: TrialTimeBudget,
         initial_epoch: int,
+        first_images: int | None = None,
     ) -> float | None:
         """Prune a built candidate that cannot reach its first rung in the time it has, before
         it trains; return its cap: the user's, else one derived from the time left and its pace.
 
         The pace is predicted from its multiply-adds, the training images and its batch size by
         an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
-        measured on this machine (recorded here for the trials after it)."""
+        measured on this machine (recorded here for the trials after it). A first epoch on
+        ``first_images`` images counts as that share of an epoch (its validation, on the whole
+        split, left out: the prediction errs on the fast side, like the cost model's prior)."""
         images, batch = len(self.data.y_train), int(candidate.train.batch_size)
         try:
             madds = multiply_adds(model)
@@ -235,7 +257,10 @@ class Objective:
         )
         per_epoch = EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch)
         trial.set_user_attr("predicted_seconds_per_epoch", round(per_epoch, 3))
-        needed = per_epoch * max(budget.first_rung - initial_epoch, 1)
+        rung_epochs = float(max(budget.first_rung - initial_epoch, 1))
+        if first_images is not None:
+            rung_epochs -= 1.0 - first_images / images
+        needed = per_epoch * rung_epochs
         if self.trial_seconds is not None and needed > self.trial_seconds:
             raise optuna.TrialPruned(
                 f"too slow for the per-trial time budget of {self.trial_seconds:.0f}s: about {per_epoch:.0f} s per epoch"
@@ -268,13 +293,18 @@ class Objective:
         saver: Any,
         history: dict[str, list[float]],
         pruned: optuna.TrialPruned,
+        *,
+        short_first: bool = False,
     ) -> None:
-        """Record why and after how many epochs a trial was pruned, then end it."""
+        """Record why and after how many epochs a trial was pruned, then end it (``short_first``:
+        its first epoch trained on a subset of the images)."""
         trial.set_user_attr("pruned_reason", str(pruned) or "pruner")
         done = len(history.get("val_accuracy", []))
         trial.set_user_attr("pruned_epoch", done)
         trial.set_user_attr("epochs_run", done)
-        self._end_unfinished(trial, saver, history, optuna.trial.TrialState.PRUNED, pruned_epoch=done)
+        self._end_unfinished(
+            trial, saver, history, optuna.trial.TrialState.PRUNED, pruned_epoch=done, short_first=short_first
+        )
 
     def _end_unfinished(
         self,
@@ -285,10 +315,11 @@ class Objective:
         *,
         pruned_epoch: int | None = None,
         error: str | None = None,
+        short_first: bool = False,
     ) -> None:
         """A pruned or failed trial: drop its checkpoints, record its epochs, tell the observers."""
         self._end_checkpoints(trial, saver)
-        record_partial(trial, history)
+        record_partial(trial, history, short_first=short_first)
         outcome = TrialOutcome(
             trial, state, None, metrics=metrics_of(trial), history=history, pruned_epoch=pruned_epoch, error=error
         )

@@ -57,12 +57,16 @@ def record_result(trial: optuna.trial.Trial, result: TrainResult) -> None:
     history = {k: [round(v, 5) if math.isfinite(v) else None for v in result.history[k]] for k in curves if k in result.history}
     trial.set_user_attr("history", history)
 
-def record_partial(trial: optuna.trial.Trial, history: dict[str, list[float]]) -> None:
-    """Store what a pruned or failed trial measured before it stopped."""
+def record_partial(trial: optuna.trial.Trial, history: dict[str, list[float]], *, short_first: bool = False) -> None:
+    """Store what a pruned or failed trial measured before it stopped (``short_first``: its first
+    epoch trained on a subset of the images, so it is left out of ``seconds_per_epoch``, the pace
+    of an epoch on every image; with no later epoch, the pace of its first batches stands in)."""
     seconds = history.get("epoch_seconds", [])
     if seconds:
         trial.set_user_attr("training_seconds", round(sum(seconds), 3))
-        trial.set_user_attr("seconds_per_epoch", round(sum(seconds) / len(seconds), 3))
+        full = seconds[1:] if short_first else seconds
+        if full:
+            trial.set_user_attr("seconds_per_epoch", round(sum(full) / len(full), 3))
     accs = [a for a in history.get("val_accuracy", []) if math.isfinite(a)]
     if accs:
         trial.set_user_attr("val_accuracy", max(accs))
