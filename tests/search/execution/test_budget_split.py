@@ -28,7 +28,7 @@ def test_sampler_proposed_candidates_train_on_one_core(keras_home: Path, tmp_pat
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     command = [
         "taskset", "-c", "0", sys.executable, "-m", "search.run", "--study", "cnn", "--study-name", "one-core",
-        "--limit", "1000", "--max-epochs", "2", "--timeout", "40", "--enqueue-presets", "--refit", "--seed", "1",
+        "--limit", "1000", "--max-epochs", "2", "--timeout", "60", "--enqueue-presets", "--refit", "--seed", "1",
         "--storage", storage, "--artifacts", str(tmp_path / "artifacts"), "--no-mlflow", "--no-test",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False)
