@@ -16,7 +16,16 @@ def device_description() -> str:
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return f"GPU:0 ({len(gpus)} GPU{'s' if len(gpus) > 1 else ''})"
-    return f"CPU ({os.cpu_count() or 1} cores)"
+    cores = _usable_cores()
+    return f"CPU ({cores} core{'s' if cores > 1 else ''})"
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on: its affinity (``taskset -c 0`` gives 1), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def configure_threads(threads: int | None) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.results import best_trial
 from search.training import Checkpoints
 from search.trials import MODEL_ARTIFACT_ATTR, RUN_ATTR, is_retry
 from tests.search.execution.test_workers import tracking, worker_env
@@ -84,7 +85,7 @@ def _check_recovered(tmp_path: Path) -> tuple[list[FrozenTrial], optuna.Study]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     running = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'")
     assert not running, [(r.info.run_name, r.info.run_id) for r in running]
-    artifact = study.best_trial.user_attrs.get(MODEL_ARTIFACT_ATTR)
+    artifact = best_trial(study).user_attrs.get(MODEL_ARTIFACT_ATTR)
     assert artifact and (tmp_path / "artifacts" / str(artifact)).is_file()
     return trials, study
 
@@ -118,8 +119,9 @@ def test_kill_during_an_epoch_the_rerun_resumes_the_trial_first_from_its_checkpo
     new = [t for t in trials if t.user_attrs.get(RUN_ATTR) == tag and not is_retry(t)]
     assert len(new) == 2, [(t.number, t.state.name) for t in trials]
     assert all(retry.datetime_start < t.datetime_start for t in new)
-    # the summary names the best after the retry ran
-    assert f"best trial {study.best_trial.number}" in out
+    # the summary names the best after the retry ran (chosen by cross-validation on these 200
+    # validation images: not necessarily the highest validation accuracy)
+    assert f"best trial {best_trial(study).number}" in out
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
@@ -192,7 +194,7 @@ def test_kill_during_the_refit_the_rerun_refits_and_stores_the_final_model(
     trials, study = _check_recovered(tmp_path)
     assert "refitting trial" in out
     final = study.user_attrs["final_model"]
-    assert final["trial"] == study.best_trial.number
+    assert final["trial"] == best_trial(study).number
     assert (tmp_path / "artifacts" / str(final["artifact_id"])).is_file()
     assert len(trials) == 4 and all(t.state.is_finished() for t in trials)
 
@@ -207,7 +209,7 @@ def test_kill_during_the_ensemble_the_rerun_builds_and_stores_it(keras_home: Pat
     assert "ensemble: choosing" in out
     final = study.user_attrs.get("final_model")
     if final is not None:  # another model improved on the best: the ensemble is the final model
-        assert final["trial"] == study.best_trial.number
+        assert final["trial"] == best_trial(study).number
         assert (tmp_path / "artifacts" / str(final["artifact_id"])).is_file()
     else:  # none did: the best trial's own model (checked above) is the final one
         assert "ensemble of" not in out
