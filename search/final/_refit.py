@@ -42,8 +42,10 @@ SAFETY = 1.25
 #: rest on any machine; a refit that needs more trains fewer epochs (:meth:`RefitPlan.within`)
 MAX_REFIT_SHARE = 0.5
 
-#: a refit shrunk to fit its time trains at least this share of the epochs chosen on validation;
-#: fewer, and the trial's own model (trained for all of them) is the final one
+#: a refit shrunk to fit its time trains at least this share of the epochs chosen on validation,
+#: or all the epochs the trial validated when its time budget cut it sooner (a trial stopped after
+#: 3 of 10 planned epochs is refit for 3 rather than not at all); fewer, and the trial's own model
+#: is the final one
 MIN_EPOCH_SHARE = 0.5
 
 
@@ -56,18 +58,22 @@ class RefitPlan:
     # time budget stopped it while it was still improving
     schedule_epochs: int  # the trial's planned epochs: the learning-rate schedule spans them, as in the trial
     seconds: float  # expected wall time: the trial's seconds per epoch, scaled by the extra images
+    validated: int = 0  # epochs the trial trained and validated (0: as many as ``epochs``)
 
     def within(self, seconds: float) -> RefitPlan | None:
         """This plan, with fewer epochs if it needs more than ``seconds`` (the schedule then spans
         the epochs it trains, so a cosine decay still ends at 0); None when fewer than
-        :data:`MIN_EPOCH_SHARE` of its epochs would fit."""
+        :data:`MIN_EPOCH_SHARE` of its epochs, nor all the epochs its trial validated, would fit."""
         if self.seconds <= seconds:
             return self
         per_epoch = self.seconds / self.epochs
-        epochs = int(seconds / per_epoch + 1e-9)
-        if epochs < max(1, math.ceil(self.epochs * MIN_EPOCH_SHARE)):
+        epochs = min(int(seconds / per_epoch + 1e-9), self.epochs)
+        floor = math.ceil(self.epochs * MIN_EPOCH_SHARE)
+        if self.validated:
+            floor = min(floor, self.validated)
+        if epochs < max(1, floor):
             return None
-        return RefitPlan(self.trial, epochs, epochs, per_epoch * epochs)
+        return RefitPlan(self.trial, epochs, epochs, per_epoch * epochs, self.validated)
 
 
 def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
@@ -80,7 +86,8 @@ def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
     if attrs.get("stopped_by_time_budget") and best == attrs.get("epochs_run"):
         epochs = int(planned)
     scale = (len(data.y_train) + len(data.y_val)) / len(data.y_train)
-    return RefitPlan(trial.number, epochs, int(planned), float(per_epoch) * epochs * scale * SAFETY)
+    validated = int(attrs.get("epochs_run") or 0)
+    return RefitPlan(trial.number, epochs, int(planned), float(per_epoch) * epochs * scale * SAFETY, validated)
 
 
 def refit_reserve(study: optuna.Study, data: Dataset, budget: float | None = None) -> float:

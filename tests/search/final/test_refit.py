@@ -168,3 +168,16 @@ def test_a_refit_short_of_time_trains_fewer_epochs_down_to_half(keras_home: Path
     assert shrunk is not None and shrunk.epochs == shrunk.schedule_epochs == 5  # the schedule spans them
     assert shrunk.seconds <= plan.seconds * 5 / 8
     assert plan.within(plan.seconds * 3 / 8) is None  # under half its epochs: the trial's own model
+
+
+def test_a_trial_its_budget_cut_short_is_refit_for_the_epochs_it_validated(keras_home: Path) -> None:
+    """Cut after 3 of 10 planned epochs while improving, a trial plans a refit of 10; with time for
+    3 it is refit for those 3 (what validation backed), not dropped for missing half of 10."""
+    data = load_dataset("fashion_mnist", limit=1000, seed=0)
+    cut = _trial(seconds_per_epoch=10.0, best_epoch=3, epochs_run=3, epochs_planned=10, stopped_by_time_budget=True)
+    plan = plan_refit(cut, data)
+    assert plan is not None and plan.epochs == 10
+    shrunk = plan.within(plan.seconds * 3.5 / 10)
+    assert shrunk is not None and shrunk.epochs == shrunk.schedule_epochs == 3
+    assert plan.within(plan.seconds * 2.5 / 10) is None  # fewer than it validated: its own model
+
