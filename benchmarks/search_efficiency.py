@@ -53,6 +53,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from search import run  # noqa: E402
 from search.core import setup_logging  # noqa: E402
+from search.final import search_effort  # noqa: E402
 from search.training import device_description  # noqa: E402
 
 _log = logging.getLogger("search.benchmarks")
@@ -120,9 +121,7 @@ def study_record(study: optuna.Study) -> dict[str, Any]:
     of those trained at least an epoch."""
     trials = study.get_trials(deepcopy=False)
     unbuildable = [t for t in trials if str(t.user_attrs.get("pruned_reason", "")).startswith("cannot be built")]
-    seconds = [float(t.user_attrs.get("training_seconds") or 0.0) for t in trials]
-    proposed = [t for t in trials if not t.user_attrs.get("preset")]
-    own = sum(float(t.user_attrs.get("training_seconds") or 0.0) for t in proposed)
+    effort = search_effort(trials)
     states = [t.state for t in trials]
     return {
         "curve": curve(study),
@@ -130,8 +129,9 @@ def study_record(study: optuna.Study) -> dict[str, Any]:
         "pruned": states.count(TrialState.PRUNED) - len(unbuildable),
         "unbuildable": len(unbuildable),
         "failed": states.count(TrialState.FAIL),
-        "proposed_time_share": own / max(sum(seconds), 1e-9),
-        "proposed_trained": sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in proposed),
+        "proposed_time_share": effort.proposed_share,
+        "proposed_trained": effort.proposed_trials,
+        "rejected_unbuildable": effort.rejected,
         "proposed_beat_presets": _proposed_beats_presets(trials),
     }
 

@@ -191,6 +191,7 @@ def make_objective(
         keep_models=LIBRARY_FACTOR * s.ensemble if s.ensemble > 1 else 1,
         seed=s.seed,
         first_epoch_fraction=_first_epoch_fraction(s, prune),
+        refit_follows=s.refit,  # the parent refits, after its workers too
     )
 
 

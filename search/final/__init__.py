@@ -25,7 +25,14 @@ from search.final._ensemble import (
     select,
 )
 from search.final._refit import FINAL_MODEL_ATTR, RefitPlan, plan_refit, refit, refit_reserve
-from search.final._summary import SearchSummary, TestEvaluation, evaluate_best, summarize
+from search.final._summary import (
+    SearchEffort,
+    SearchSummary,
+    TestEvaluation,
+    evaluate_best,
+    search_effort,
+    summarize,
+)
 
 __all__ = [
     "FINAL_MODEL_ATTR",
@@ -36,6 +43,7 @@ __all__ = [
     "FinalistScore",
     "ModelChoice",
     "RefitPlan",
+    "SearchEffort",
     "SearchSummary",
     "TestEvaluation",
     "WeightedAverage",
@@ -52,6 +60,7 @@ __all__ = [
     "plan_refit",
     "refit",
     "refit_reserve",
+    "search_effort",
     "save_ensemble",
     "select",
     "summarize",

@@ -13,13 +13,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches
 from search.figures import confusion_matrix, per_class_rows
+from search.samplers import REDRAWS_KEY
 from search.final._crossval import ModelChoice
 from search.final._ensemble import Ensemble, log_loss
 from search.training import FinalFit, fit_candidate
 from search.trials import MODEL_ARTIFACT_ATTR, format_value, load_model_artifact
 from spaces import Space
 
-__all__ = ["SearchSummary", "TestEvaluation", "evaluate_best", "summarize"]
+__all__ = ["SearchEffort", "SearchSummary", "TestEvaluation", "evaluate_best", "search_effort", "summarize"]
 
 _log = logging.getLogger("search")
 
@@ -135,6 +136,7 @@ class SearchSummary:
     #: observers that failed during the search (e.g. MLflow logging), with their first error
     lost: dict[str, str] = field(default_factory=dict)
     choice: ModelChoice | None = None  # how the best trial was chosen, on how many images (one objective)
+    effort: SearchEffort | None = None  # where the training time went (None: not counted)
 
     def most_accurate(self) -> FrozenTrial:
         """The best trial; of a Pareto front, the one with the highest validation accuracy."""
@@ -154,6 +156,8 @@ class SearchSummary:
             f"{c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed "
             f"({self.trials_this_run} this run, {self.wall_seconds:.0f}s wall time)",
         ]
+        if self.effort is not None and (self.effort.preset_trials or self.effort.rejected):
+            out.append(self.effort.describe())
         if not self.best:
             out.append("no completed trial yet")
             return out
@@ -197,6 +201,53 @@ class SearchSummary:
         return out
 
 
+@dataclass(frozen=True)
+class SearchEffort:
+    """Where a study's training went: the presets enqueued as trials, or the sampler's own
+    candidates (a search that only replays the presets has not searched)."""
+
+    preset_trials: int
+    preset_seconds: float
+    proposed_trials: int  # the sampler's own candidates that trained at least an epoch
+    proposed_seconds: float
+    rejected: int = 0  # drawn points that could not be built, drawn again before any trial
+
+    @property
+    def proposed_share(self) -> float:
+        """The sampler's own candidates' share of the training seconds (0 before any)."""
+        total = self.preset_seconds + self.proposed_seconds
+        return self.proposed_seconds / total if total > 0 else 0.0
+
+    def describe(self) -> str:
+        """``training time: 64% on 6 of the sampler's own candidates (512s), 36% on 2 presets (290s)``."""
+        share = self.proposed_share
+        text = (
+            f"training time: {share:.0%} on {self.proposed_trials} of the sampler's own candidates "
+            f"({self.proposed_seconds:.0f}s), {1 - share:.0%} on {self.preset_trials} presets "
+            f"({self.preset_seconds:.0f}s)"
+        )
+        if self.rejected:
+            text += f"; {self.rejected} unbuildable draws rejected while sampling"
+        return text
+
+
+def search_effort(trials: list[FrozenTrial]) -> SearchEffort:
+    """Count a study's training seconds by who proposed each trial (see :class:`SearchEffort`)."""
+    presets = [t for t in trials if t.user_attrs.get("preset")]
+    own = [t for t in trials if not t.user_attrs.get("preset")]
+
+    def seconds(group: list[FrozenTrial]) -> float:
+        return sum(float(t.user_attrs.get("training_seconds") or 0.0) for t in group)
+
+    return SearchEffort(
+        preset_trials=len(presets),
+        preset_seconds=seconds(presets),
+        proposed_trials=sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in own),
+        proposed_seconds=seconds(own),
+        rejected=sum(int(t.system_attrs.get(REDRAWS_KEY) or 0) for t in trials),
+    )
+
+
 def summarize(
     study: optuna.Study,
     *,
@@ -219,5 +270,5 @@ def summarize(
         best = list(study.best_trials) if len(study.directions) > 1 else [study.best_trial]
     return SearchSummary(
         study.study_name, family, dataset, counts, trials_this_run, wall_seconds, best,
-        objectives=objectives,
+        objectives=objectives, effort=search_effort(trials),
     )  # fmt: skip

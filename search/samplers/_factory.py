@@ -30,7 +30,10 @@ SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
 
 
 def make_sampler(
-    name: str, seed: int | None, priors: Sequence[Mapping[str, Any]] = ()
+    name: str,
+    seed: int | None,
+    priors: Sequence[Mapping[str, Any]] = (),
+    feasible: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler called ``name`` (see :data:`SAMPLERS`).
 
@@ -38,9 +41,11 @@ def make_sampler(
         name: a key of :data:`SAMPLERS`.
         seed: the sampler's seed (None: fresh randomness).
         priors: the presets' parameter dicts, for ``prior`` (the other samplers ignore them).
+        feasible: whether a point can be built, for ``prior``, which draws again rather than
+            start a trial that cannot be built (the other samplers ignore it).
     """
     if name == "prior":
-        return PriorSampler(priors, seed=seed)
+        return PriorSampler(priors, seed=seed, feasible=feasible)
     if name == "gp":
         try:
             import torch  # noqa: F401

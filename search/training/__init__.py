@@ -3,6 +3,7 @@
 Nothing here knows about Optuna's studies or MLflow.
 """
 
+from search.training._buildable import buildable
 from search.training._checkpoints import Checkpoints, Resume
 from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel
 from search.training._counting import multiply_adds
@@ -16,8 +17,8 @@ from search.training._fit import (
     OverBudget,
     TrainResult,
     TrialTimeBudget,
-    fit_candidate,
     first_epoch_images,
+    fit_candidate,
     fit_final,
     prepare_model,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Resume",
     "TrainResult",
     "TrialTimeBudget",
+    "buildable",
     "configure_precision",
     "configure_threads",
     "device_description",

@@ -337,7 +337,7 @@ def _full_pace(timer: EpochTimer, *, stopped_early: bool, first_share: float | N
     return train / first_share + (timer.seconds[0] - train)
 
 
-class _OneRun(keras.callbacks.Callback):
+class _OneRun(keras.callbacks.CallbackList):
     """A trial's callbacks over the ``model.fit`` calls of one training, seen by them as one run.
 
     :func:`fit_candidate` trains a first epoch on a subset of the images with one ``fit`` and the
@@ -345,7 +345,8 @@ class _OneRun(keras.callbacks.Callback):
     stopping's patience, reduce-on-plateau's best loss), so ``on_train_begin`` reaches them at the
     first fit only and ``on_train_end`` at the last; epochs keep their numbers, and each fit's
     ``params`` (``epochs``: the run's) are passed on with ``full_steps``, the batches of an epoch
-    on every training image (the first epoch's ``steps`` are fewer).
+    on every training image (the first epoch's ``steps`` are fewer). The other hooks are Keras'
+    :class:`~keras.callbacks.CallbackList`'s, which passes each on to every callback.
 
     Attributes:
         last: the current fit is the run's last; while False, the fit ends after its first epoch.
@@ -353,36 +354,27 @@ class _OneRun(keras.callbacks.Callback):
     """
 
     def __init__(self, callbacks: Sequence[keras.callbacks.Callback], full_steps: int) -> None:
-        super().__init__()
-        self.callbacks, self.full_steps = list(callbacks), full_steps
+        self.full_steps = full_steps  # set_params, called by CallbackList's __init__, reads it
+        super().__init__(list(callbacks))
         self.last, self.stopped, self._began = True, False, False
 
-    def set_model(self, model: keras.Model) -> None:
-        super().set_model(model)
-        for callback in self.callbacks:
-            callback.set_model(model)
-
     def set_params(self, params: dict[str, Any]) -> None:
-        super().set_params(params)
-        for callback in self.callbacks:
-            callback.set_params({**params, "full_steps": self.full_steps})
+        super().set_params({**params, "full_steps": self.full_steps} if params else params)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not self._began:
             self._began = True
-            for callback in self.callbacks:
-                callback.on_train_begin(logs)
+            super().on_train_begin(logs)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.last:
-            for callback in self.callbacks:
-                callback.on_train_end(logs)
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for callback in self.callbacks:
-            callback.on_epoch_begin(epoch, logs)
+            super().on_train_end(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # not CallbackList's loop, which hands each callback a copy of the logs: what the timer
+        # adds to them (``epoch_seconds``, ``learning_rate``) must reach Keras' History
+        if self._async_train:
+            self._flush_futures()
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         self.stopped = bool(self.model.stop_training)
@@ -390,22 +382,6 @@ class _OneRun(keras.callbacks.Callback):
             self.last = True  # the run ends here: its callbacks hear on_train_end
         if not self.last:
             self.model.stop_training = True  # this fit's one epoch is done; the next fit goes on
-
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        for callback in self.callbacks:
-            callback.on_train_batch_begin(batch, logs)
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        for callback in self.callbacks:
-            callback.on_train_batch_end(batch, logs)
-
-    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-        for callback in self.callbacks:
-            callback.on_test_begin(logs)
-
-    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
-        for callback in self.callbacks:
-            callback.on_test_end(logs)
 
 
 def fit_candidate(

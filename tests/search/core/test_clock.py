@@ -33,12 +33,12 @@ def test_a_trial_still_training_at_the_search_end_stops_there(keras_home: Path, 
     space = get_space("lenet")
     objective = Objective(
         space=space,
-        data=load_dataset("fashion_mnist", limit=300, seed=5),
+        data=load_dataset("fashion_mnist", limit=1000, seed=5),  # 150 epochs: tens of seconds
         max_epochs=150,
         observers=ObserverGroup([]),
         prune=False,
         trial_seconds=600.0,  # its own budget is far away: only the search end can stop it
-        search_end=lambda: start + 3.0,
+        search_end=lambda: start + 8.0,  # time for the first epoch (and its tracing) on a busy core
     )
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
     study.enqueue_trial({**space.presets["doc000_lenet5"].params, "epochs": 150})

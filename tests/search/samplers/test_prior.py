@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from benchmarks.prior_sampler import cnn  # the synthetic objective shaped like the cnn space
-from search.samplers import CENTRE_KEY, MODE_KEY, MODES, PriorSampler
+from search.samplers import CENTRE_KEY, MODE_KEY, MODES, REDRAWS_KEY, PriorSampler
 
 SEEDS = range(5)
 
@@ -312,8 +312,42 @@ def test_without_presets_it_is_incumbent_and_global_draws() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [{"global_share": 0.0}, {"global_share": 1.5}, {"min_prior_share": 0.9}, {"prior_width": 0.0},
-     {"keep": 1.2}, {"narrowing": 0.0}],
+     {"keep": 1.2}, {"narrowing": 0.0}, {"max_redraws": -1}],
 )  # fmt: skip
 def test_bad_settings_fail_clearly(kwargs: Mapping[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         PriorSampler(GOOD, **kwargs)
+
+
+# --- points that cannot be built are drawn again, not tried ------------------------------------
+
+
+def few_blocks(params: Mapping[str, Any]) -> bool:
+    """Stands for a dry build: 4 or 5 blocks shrink the feature maps to nothing."""
+    return params.get("n_blocks", 1) < 4
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_points_the_feasibility_check_rejects_never_become_trials(seed: int) -> None:
+    without = optimize(PriorSampler(GOOD, seed=seed), 40)
+    assert sum(t.params["n_blocks"] >= 4 for t in without.trials[1:]) >= 3  # they are drawn otherwise
+    study = optimize(PriorSampler(GOOD, seed=seed, feasible=few_blocks), 40)
+    # the first trial declares the parameters; every later one is drawn whole and checked
+    assert all(t.params["n_blocks"] < 4 for t in study.trials[1:])
+    rejected = [t for t in study.trials if t.system_attrs.get(REDRAWS_KEY)]
+    assert len(modes(rejected)) >= 2, modes(rejected)  # local and global draws alike
+    assert modes(study.trials).keys() == {"prior", "incumbent", "global"}  # every mode still draws
+
+
+def test_after_max_redraws_the_last_draw_stands() -> None:
+    study = optimize(PriorSampler(GOOD, seed=0, feasible=lambda params: False, max_redraws=3), 5)
+    assert len(study.trials) == 5 and all(t.value is not None for t in study.trials)
+    assert [t.system_attrs.get(REDRAWS_KEY) for t in study.trials] == [None, 3, 3, 3, 3]
+
+
+def test_a_feasibility_check_that_fails_accepts_the_point() -> None:
+    def broken(params: Mapping[str, Any]) -> bool:
+        raise RuntimeError("cannot tell")
+
+    study = optimize(PriorSampler(GOOD, seed=0, feasible=broken), 5)
+    assert len(study.trials) == 5 and not any(REDRAWS_KEY in t.system_attrs for t in study.trials)

@@ -1,5 +1,6 @@
 """The Objective and the clock: a candidate too slow for the time left is pruned before it trains;
-one that can reach its first rung trains; a leading trial is not stopped by its own cap."""
+one that can reach its first rung trains; a leading trial is not stopped by its own cap unless
+a refit follows, and then every trial may take a fifth of the search time left."""
 
 from __future__ import annotations
 
@@ -65,19 +66,43 @@ def test_a_user_cap_too_short_for_the_first_rung_prunes_before_training(keras_ho
     assert trial.user_attrs["pruned_reason"].startswith("too slow for the per-trial time budget of 60s")
 
 
-@pytest.mark.parametrize("leads", [True, False])
-def test_only_a_leading_trial_trains_past_its_derived_cap(keras_home: Path, tmp_path: Path, leads: bool) -> None:
+@pytest.mark.parametrize(("leads", "refit_follows"), [(True, False), (False, False), (True, True)])
+def test_only_a_leading_trial_trains_past_its_derived_cap_unless_a_refit_follows(
+    keras_home: Path, tmp_path: Path, leads: bool, refit_follows: bool
+) -> None:
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
     best = 0.0 if leads else 1.0  # the best complete trial so far
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=best, user_attrs={"val_accuracy": best}))
     study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 4})
-    objective = _objective(time.monotonic() + 600.0, first_rung=1)
+    objective = _objective(time.monotonic() + 600.0, first_rung=1, refit_follows=refit_follows)
     objective.max_epochs = 4
     objective.SHARE_OF_TIME_LEFT = 0.0  # type: ignore[misc]  # its cap: its first rung's predicted time
+    objective.SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.0  # type: ignore[misc]
     study.optimize(objective, n_trials=1)
     trial = study.trials[-1]
     assert trial.state == TrialState.COMPLETE
-    if leads:
+    if leads and not refit_follows:
         assert trial.user_attrs["epochs_run"] == 4 and "stopped_by_time_budget" not in trial.user_attrs
-    else:  # past its first rung, behind the best: stopped by its cap
+    else:  # past its first rung, behind the best or with a refit to train the winner again: stopped by its cap
         assert trial.user_attrs["epochs_run"] < 4 and trial.user_attrs["stopped_by_time_budget"] is True
+
+
+@pytest.mark.parametrize("completed", [False, True])
+def test_with_a_refit_to_follow_a_trial_may_take_a_fifth_of_the_search_time_left(
+    keras_home: Path, tmp_path: Path, completed: bool
+) -> None:
+    """Until a trial completes, the clock keeps no time for the refit: the trial's cap then leaves
+    its own refit out of the time left (planned epochs at its predicted pace)."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
+    attrs = {"multiply_adds": 416_520, "batch_size": 128, "train_images": 360, "seconds_per_epoch": 50.0}
+    state = TrialState.COMPLETE if completed else TrialState.PRUNED  # the pace of a lenet-sized model
+    study.add_trial(create_trial(state=state, value=0.5 if completed else None, user_attrs=attrs))
+    study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 2})
+    start = time.monotonic()
+    study.optimize(_objective(start + 1000.0, refit_follows=True), n_trials=1)
+    trial = study.trials[-1]
+    per_epoch = trial.user_attrs["predicted_seconds_per_epoch"]
+    assert 45.0 < per_epoch < 55.0  # what the earlier trial measured
+    own_refit = 0.0 if completed else 2 * per_epoch
+    expected = 0.2 * (1000.0 - own_refit)
+    assert expected - 5.0 < trial.user_attrs["time_cap_seconds"] <= expected + 0.1

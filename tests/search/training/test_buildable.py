@@ -1,0 +1,75 @@
+"""buildable: a dry build says which points of a space fit the images, and the prior sampler uses
+it to draw again rather than start a trial that cannot be built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+
+from search.samplers import make_sampler
+from search.training import buildable
+from spaces import TrialParams, UnbuildableError, get_space
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+CNN = get_space("cnn")
+PRESETS = [p.params for p in CNN.presets.values() if p.dataset == "fashion_mnist"]
+
+
+def five_pooling_blocks() -> dict[str, Any]:
+    """A preset made 5 blocks deep, each halving the map: 28 -> 14 -> 7 -> 3 -> 1 -> nothing."""
+    params = dict(PRESETS[0])
+    params["n_blocks"] = 5
+    for i in range(5):
+        params[f"filters_{i}"], params[f"pool_{i}"], params[f"dropout_{i}"] = 16, True, 0.0
+    params["padding"] = "same"
+    return params
+
+
+def test_a_point_fits_the_images_or_not() -> None:
+    feasible = buildable(CNN, (28, 28, 1), 10)
+    assert all(feasible(p) for p in PRESETS)
+    assert not feasible(five_pooling_blocks())
+    assert buildable(CNN, (64, 64, 1), 10)(five_pooling_blocks())  # 64 halves 5 times: 2x2
+
+
+def test_unused_parameters_are_ignored_and_missing_ones_accepted() -> None:
+    feasible = buildable(CNN, (28, 28, 1), 10)
+    assert feasible({**PRESETS[0], "filters_4": 32, "pool_4": True, "not_a_parameter": 1})
+    assert feasible({"n_blocks": 5})  # cannot judge: the trial will tell
+
+
+def search(seed: int, *, check: bool) -> tuple[optuna.Study, list[int]]:
+    """30 cnn trials after the presets; a trial only builds its model (no training)."""
+    feasible = buildable(CNN, (28, 28, 1), 10) if check else None
+    study = optuna.create_study(direction="maximize", sampler=make_sampler("prior", seed, PRESETS, feasible))
+    for preset in PRESETS:
+        study.enqueue_trial(dict(preset))
+    unbuildable: list[int] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        candidate = CNN.sample(TrialParams(trial))
+        try:
+            CNN.build_model(candidate, (28, 28, 1), 10)
+        except UnbuildableError as exc:
+            unbuildable.append(trial.number)
+            raise optuna.TrialPruned() from exc
+        return float(trial.number % 7)  # any ranking will do
+
+    study.optimize(objective, n_trials=30)
+    return study, unbuildable
+
+
+def test_the_prior_sampler_draws_again_rather_than_try_an_unbuildable_point() -> None:
+    before, after = 0, 0
+    for seed in (0, 2):  # seeds whose unchecked searches draw unbuildable points
+        before += len(search(seed, check=False)[1])
+        study, unbuildable = search(seed, check=True)
+        after += len(unbuildable)
+        for number in unbuildable:  # only a trial that declared a parameter no trial had before
+            declared = {name for t in study.trials[:number] for name in t.params}
+            assert set(study.trials[number].params) - declared, number
+    assert before >= 3 and after < before
