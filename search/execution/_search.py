@@ -29,7 +29,7 @@ from search.final import (
 )
 from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
-from search.training import Checkpoints, device_description, first_epoch_images
+from search.training import Checkpoints, device_description, fastest_pace, first_epoch_images
 from search.trials import (
     RUN_ATTR,
     LiveProgress,
@@ -153,12 +153,8 @@ def _fastest_first_rung(study: optuna.Study, first_rung: int, first_epoch_share:
     """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
     epoch, times ``first_rung`` epochs, the first of them ``first_epoch_share`` of an epoch (a
     first epoch on a subset of the images); 0 before any trial measured its pace."""
-    paces = [
-        float(t.user_attrs.get("seconds_per_epoch") or t.user_attrs.get("batch_seconds_per_epoch") or 0.0)
-        for t in study.get_trials(deepcopy=False)
-    ]
-    paces = [p for p in paces if p > 0]
-    return min(paces) * (first_rung - 1 + first_epoch_share) if paces else 0.0
+    fastest = fastest_pace(study.get_trials(deepcopy=False))
+    return fastest * (first_rung - 1 + first_epoch_share) if fastest else 0.0
 
 
 def make_objective(

@@ -41,7 +41,8 @@ def check_tracking_uri(explicit: str | None) -> str:
     uri = resolve_tracking_uri(explicit)
     where, safe = _source(explicit), redact(uri)
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*):", uri)
-    if match is None or len(match.group(1)) == 1:  # a folder path (C: on Windows)
+    if match is None or len(match.group(1)) == 1 or match.group(1).lower() == "file":
+        _check_file_store_allowed(where, safe)  # a folder path (C: on Windows) or file://
         return uri
     scheme = match.group(1).lower()
     base = scheme.split("+", 1)[0]
@@ -59,6 +60,17 @@ def check_tracking_uri(explicit: str | None) -> str:
     elif base in ("http", "https"):
         _probe(where, safe, uri)
     return uri
+
+
+def _check_file_store_allowed(where: str, safe: str) -> None:
+    """MLflow 3 opens a folder store (``./mlruns``, ``file://``) only when
+    ``MLFLOW_ALLOW_FILE_STORE`` is true: say so now, not in a traceback after the data loaded."""
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1"):
+        return
+    raise UsageError(
+        f"{where} {safe!r}: MLflow keeps runs in a folder only with MLFLOW_ALLOW_FILE_STORE=true "
+        "(its file store is in maintenance mode); use a database, e.g. sqlite:///mlruns/mlflow.db"
+    )
 
 
 def _check_creatable(where: str, safe: str, database: Path) -> None:

@@ -5,7 +5,7 @@ Nothing here knows about Optuna's studies or MLflow.
 
 from search.training._buildable import buildable
 from search.training._checkpoints import Checkpoints, Resume
-from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel
+from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel, fastest_pace
 from search.training._counting import multiply_adds
 from search.training._devices import configure_precision, configure_threads, device_description
 from search.training._fit import (
@@ -41,6 +41,7 @@ __all__ = [
     "configure_precision",
     "configure_threads",
     "device_description",
+    "fastest_pace",
     "first_epoch_images",
     "fit_candidate",
     "fit_final",

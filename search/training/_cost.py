@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TOO_SLOW", "CostObservation", "EpochCostModel"]
+__all__ = ["TOO_SLOW", "CostObservation", "EpochCostModel", "fastest_pace"]
 
 #: how the ``pruned_reason`` of a trial too slow to reach its first rung in the time left begins
 TOO_SLOW = "too slow for the time left"
@@ -110,3 +110,15 @@ def _features(multiply_adds: int, images: int, batch_size: int) -> np.ndarray:
 
 def _usable(o: CostObservation) -> bool:
     return o.multiply_adds > 0 and o.images > 0 and o.batch_size > 0 and math.isfinite(o.seconds_per_epoch) and o.seconds_per_epoch > 0
+
+
+def fastest_pace(trials: Iterable[object]) -> float | None:
+    """The fewest seconds per epoch any of ``trials`` (Optuna ``FrozenTrial``) measured: of its
+    whole epochs, else of its first batches (None: none has measured a pace)."""
+    paces = []
+    for trial in trials:
+        attrs = getattr(trial, "user_attrs", {})
+        pace = float(attrs.get("seconds_per_epoch") or attrs.get(BATCH_PACE_ATTR) or 0.0)
+        if pace > 0:
+            paces.append(pace)
+    return min(paces) if paces else None

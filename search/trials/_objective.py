@@ -19,6 +19,7 @@ from search.training import (
     OverBudget,
     TrialTimeBudget,
     device_description,
+    fastest_pace,
     first_epoch_images,
     fit_candidate,
     multiply_adds,
@@ -239,6 +240,11 @@ class Objective:
     #: sampler's candidates. In make run's 20 minutes on 2026-12-01 (a slow day) the presets, one
     #: trained to its end as the leader, took 558 of the search's 723 s of training.
     SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.2
+    #: with a refit after the search, a candidate whose first rung takes more than this many
+    #: times the fastest trial's must fit that rung within its share of the search time left, or
+    #: it does not train: on 2026-12-01 the tanh preset 001 (3x slower than 002 per epoch) would
+    #: have taken 300 of the search's last 430 s to reach its first rung
+    SLOWER_THAN_FASTEST = 2.0
 
     def _check_affordable(
         self,
@@ -292,7 +298,14 @@ class Objective:
             # the clock keeps a refit's time once a trial completes; until then, this one's (at
             # most half of what is left, as the refit's reserve is at most half of --timeout)
             left -= min(per_epoch * int(trial.user_attrs["epochs_planned"]), left / 2)
-        return max(needed, self.SHARE_OF_TIME_LEFT_BEFORE_REFIT * left)
+        share = self.SHARE_OF_TIME_LEFT_BEFORE_REFIT * left
+        fastest = fastest_pace(others)
+        if fastest is not None and needed > max(share, self.SLOWER_THAN_FASTEST * fastest * rung_epochs):
+            raise optuna.TrialPruned(
+                f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch, {per_epoch / fastest:.0f}x the fastest "
+                f"trial's; its first rung needs {needed:.0f}s, more than its share ({share:.0f}s)"
+            )
+        return max(needed, share)
 
     def _exempts_leader(self, trial: optuna.trial.Trial) -> Callable[[float], bool] | None:
         """What :class:`~search.training.TrialTimeBudget` asks to spare a trial past its derived
@@ -363,3 +376,4 @@ class Objective:
             per_epoch = sum(saver.seconds) / len(saver.seconds)
             trial.set_user_attr("checkpoint_seconds_per_epoch", round(per_epoch, 4))
         self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
+

@@ -82,6 +82,8 @@ CASES = [
     case("run", ["--tracking-uri", "http://127.0.0.1:9"], "does not answer", id="run-tracking-server-down"),
     case("run", ["--tracking-uri", "sqlite:///{tmp}/afile/mlflow.db"], "is a file, not a folder", id="run-tracking-under-file"),
     case("run", ["--tracking-uri", "sqlite:///{tmp}"], "is a folder, not a database", id="run-tracking-folder"),
+    case("run", ["--tracking-uri", "file://{tmp}/mlruns"], "only with MLFLOW_ALLOW_FILE_STORE=true", id="run-tracking-file-store"),
+    case("run", ["--tracking-uri", "{tmp}/mlruns"], "only with MLFLOW_ALLOW_FILE_STORE=true", id="run-tracking-folder-store"),
     # search.run: environment variables
     case("run", [], "$MLFLOW_TRACKING_URI 'bogus://x'", {"MLFLOW_TRACKING_URI": "bogus://x"}, id="env-mlflow-uri"),
     case("run", [], "$SEARCH_HEARTBEAT_SECONDS must be a positive", {"SEARCH_HEARTBEAT_SECONDS": "often"}, id="env-heartbeat"),

@@ -106,3 +106,32 @@ def test_with_a_refit_to_follow_a_trial_may_take_a_fifth_of_the_search_time_left
     own_refit = 0.0 if completed else 2 * per_epoch
     expected = 0.2 * (1000.0 - own_refit)
     assert expected - 5.0 < trial.user_attrs["time_cap_seconds"] <= expected + 0.1
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "fast_trial", "trains"),
+    [(400.0, True, False), (1000.0, True, True), (400.0, False, True)],
+)
+def test_with_a_refit_to_follow_a_much_slower_candidate_must_fit_its_share(
+    keras_home: Path, tmp_path: Path, seconds_left: float, fast_trial: bool, trains: bool
+) -> None:
+    """A candidate more than twice as slow per epoch as the fastest trial trains only if its first
+    rung fits in a fifth of the search time left: here it needs about 100 s (2 epochs at 50 s),
+    a fifth of 400 s is 80 s, of 1000 s 200 s; without the fast trial it is the fastest itself."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
+    attrs = {"multiply_adds": 416_520, "batch_size": 128, "train_images": 360, "seconds_per_epoch": 50.0}
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5, user_attrs=attrs))
+    if fast_trial:  # a small model: 5 s per epoch
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.4, user_attrs={"seconds_per_epoch": 5.0}))
+    study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 2})
+    study.optimize(_objective(time.monotonic() + seconds_left, first_rung=2, refit_follows=True), n_trials=1)
+    trial = study.trials[-1]
+    if trains:
+        assert trial.state == TrialState.COMPLETE and trial.user_attrs["epochs_run"] == 2
+    else:
+        assert trial.state == TrialState.PRUNED and trial.user_attrs["epochs_run"] == 0
+        assert re.fullmatch(
+            rf"{TOO_SLOW}: about (49|50|51) s per epoch, 10x the fastest trial's; its first rung needs "
+            r"\d+s, more than its share \((79|80)s\)",
+            trial.user_attrs["pruned_reason"],
+        ), trial.user_attrs["pruned_reason"]
