@@ -32,7 +32,7 @@ from search.pruners import PRUNERS, make_pruner
 from search.samplers import SAMPLERS, make_sampler
 from search.storages import open_storage, open_study
 from search.tracking import TrialRunCloser, check_tracking_uri
-from search.training import buildable, configure_precision, configure_threads
+from search.training import configure_precision, configure_threads
 from search.trials import OBJECTIVES
 from spaces import Space, check, get_space
 
@@ -213,9 +213,9 @@ def prepare(
         raise UsageError(f"unknown pruner {pruner_name!r}; choose one of: {', '.join(sorted(PRUNERS))}")
     if settings.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {settings.sampler!r}; choose one of: {', '.join(sorted(SAMPLERS))}")
-    priors = [p.params for p in space.presets.values() if p.dataset == settings.dataset_name]
     try:
-        make_sampler(settings.sampler, settings.seed, priors)  # a sampler that cannot run here fails now
+        priors = [p.params for p in space.presets.values() if p.dataset == settings.dataset_name]
+        sampler = make_sampler(settings.sampler, settings.seed, priors)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     configure_threads(settings.threads)
@@ -231,9 +231,6 @@ def prepare(
         except DataError as exc:
             raise UsageError(str(exc)) from None
     check(space, data.input_shape, data.num_classes)  # a user's space: built once, before any trial
-    sampler = make_sampler(
-        settings.sampler, settings.seed, priors, feasible=buildable(space, data.input_shape, data.num_classes)
-    )
     pruner = make_pruner(pruner_name, settings.max_epochs, len(data.y_val), data.num_classes)
     try:
         storage = open_storage(settings.storage, on_stale=(TrialRunCloser(settings.tracking_uri),))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -27,9 +28,16 @@ from search.final import (
     save_ensemble,
     summarize,
 )
+from search.samplers import PriorSampler
 from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
-from search.training import Checkpoints, device_description, fastest_pace, first_epoch_images
+from search.training import (
+    Checkpoints,
+    buildable,
+    device_description,
+    fastest_pace,
+    first_epoch_images,
+)
 from search.trials import (
     RUN_ATTR,
     LiveProgress,
@@ -169,7 +177,7 @@ def make_objective(
     s = prepared.settings
     multi = len(s.objectives) > 1
     prune = _prunes(s) if prune is None else prune
-    return Objective(
+    objective = Objective(
         space=prepared.space,
         data=prepared.data,
         max_epochs=s.max_epochs,
@@ -189,6 +197,14 @@ def make_objective(
         first_epoch_fraction=_first_epoch_fraction(s, prune),
         refit_follows=s.refit,  # the parent refits, after its workers too
     )
+    sampler = prepared.study.sampler
+    if isinstance(sampler, PriorSampler):  # it draws again rather than start a trial pruned at once
+        data = prepared.data
+        sampler.feasible = buildable(
+            prepared.space, data.input_shape, data.num_classes,
+            affordable=functools.partial(objective.affordable, prepared.study),
+        )  # fmt: skip
+    return objective
 
 
 def _terminal() -> bool:

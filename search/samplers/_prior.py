@@ -127,9 +127,10 @@ class PriorSampler(optuna.samplers.BaseSampler):
             after twice as many, ...).
         min_evidence: Finished trials needed before ``incumbent`` draws start.
         min_prior_share: ``prior`` draws never fall below this share (while there are presets).
-        feasible: given a trial's parameters drawn together, whether the point can be built (it
-            may be given parameters the point does not use, and lack some that no trial has
-            declared yet); rejected points are drawn again. None: every point is accepted.
+        feasible: given a trial's parameters drawn together, whether the point can be built and
+            trained (it may be given parameters the point does not use, and lack some that no
+            trial has declared yet); rejected points are drawn again. None: every point is
+            accepted. Also an attribute, to set once the checks exist (they need the objective).
         max_redraws: rejected draws after which the last one stands.
     """
 
@@ -204,7 +205,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self._min_evidence = min_evidence
         self._min_prior_share = min_prior_share if self._priors else 0.0
         self._plans: dict[int, _Plan] = {}  # by trial id, until the trial finishes
-        self._feasible = feasible
+        self.feasible = feasible
         self._max_redraws = max_redraws
         self._joint: set[int] = set()  # trials whose parameters are drawn together (by id)
 
@@ -222,7 +223,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         mode = self._plan(study, trial).mode
-        if self._feasible is not None and mode != "enqueued":
+        if self.feasible is not None and mode != "enqueued":
             joint = _declared(study)
             if joint:
                 self._joint.add(trial_id(trial))
@@ -238,11 +239,11 @@ class PriorSampler(optuna.samplers.BaseSampler):
             return {}
         if trial_id(trial) not in self._joint:
             return self._base.sample_relative(study, trial, search_space)
-        assert self._feasible is not None
+        assert self.feasible is not None
         plan = self._plan(study, trial)
         for redraws in range(self._max_redraws + 1):
             params = self._draw_together(study, trial, plan, search_space)
-            if _accepts(self._feasible, params):
+            if _accepts(self.feasible, params):
                 break
         if redraws:
             storage_of(study).set_trial_system_attr(trial_id(trial), REDRAWS_KEY, redraws)

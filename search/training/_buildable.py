@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from spaces import FixedParams, Space, UnbuildableError
+import keras
+
+from spaces import Candidate, FixedParams, Space, UnbuildableError
 
 __all__ = ["buildable"]
 
@@ -14,26 +16,32 @@ _log = logging.getLogger(__name__)
 
 
 def buildable(
-    space: Space, input_shape: tuple[int, ...], num_classes: int
+    space: Space,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    affordable: Callable[[keras.Model, Candidate], bool] | None = None,
 ) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate for :class:`~search.samplers.PriorSampler`'s ``feasible``: whether the point
     ``params`` of ``space`` builds on images of ``input_shape`` (a dry build: layers and shapes,
-    no compilation, no training; a few tens of milliseconds for the families' models).
+    no compilation, no training; a few tens of milliseconds for the families' models) and, given
+    ``affordable``, whether that says the built model can be trained in the time there is.
 
-    It answers False only when the space says the point cannot be built
-    (:class:`~spaces.UnbuildableError`: a feature map shrinks to nothing). Parameters the point
-    does not use are ignored; a point it cannot judge (a parameter missing, a user's build that
-    fails for another reason) is accepted, and its trial reports what is wrong.
+    It answers False when the space says the point cannot be built
+    (:class:`~spaces.UnbuildableError`: a feature map shrinks to nothing) or ``affordable`` says
+    no. Parameters the point does not use are ignored; a point it cannot judge (a parameter
+    missing, a user's build that fails for another reason) is accepted, and its trial reports
+    what is wrong.
     """
 
     def feasible(params: Mapping[str, Any]) -> bool:
         try:
             candidate = space.sample(FixedParams(params, strict=False))
-            space.build_model(candidate, input_shape, num_classes)
+            model = space.build_model(candidate, input_shape, num_classes)
         except UnbuildableError:
             return False
         except Exception:  # noqa: BLE001 - not this check's to judge: the trial tells the user
             _log.debug("cannot judge whether %s builds", dict(params), exc_info=True)
-        return True
+            return True
+        return affordable is None or affordable(model, candidate)
 
     return feasible

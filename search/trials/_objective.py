@@ -42,6 +42,8 @@ __all__ = ["Objective"]
 
 _log = logging.getLogger(__name__)
 
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
 
 @dataclass
 class Objective:
@@ -256,13 +258,7 @@ class Objective:
         first_images: int | None = None,
     ) -> float | None:
         """Prune a built candidate that cannot reach its first rung in the time it has, before
-        it trains; return its cap: the user's, else one derived from the time left and its pace.
-
-        The pace is predicted from its multiply-adds, the training images and its batch size by
-        an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
-        measured on this machine (recorded here for the trials after it). A first epoch on
-        ``first_images`` images counts as that share of an epoch (its validation, on the whole
-        split, left out: the prediction errs on the fast side, like the cost model's prior)."""
+        it trains (:meth:`_time_cap`); return its cap. Records what the cost model reads."""
         images, batch = len(self.data.y_train), int(candidate.train.batch_size)
         try:
             madds = multiply_adds(model)
@@ -272,12 +268,33 @@ class Objective:
         trial.set_user_attr("multiply_adds", int(madds))
         trial.set_user_attr("batch_size", batch)
         trial.set_user_attr("train_images", images)
-        others = trial.study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        )
+        others = trial.study.get_trials(deepcopy=False, states=_FINISHED)
         per_epoch = EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch)
         trial.set_user_attr("predicted_seconds_per_epoch", round(per_epoch, 3))
-        rung_epochs = float(max(budget.first_rung - initial_epoch, 1))
+        epochs = int(trial.user_attrs["epochs_planned"])
+        return self._time_cap(others, per_epoch, epochs, budget.first_rung, budget.deadline, initial_epoch, first_images)
+
+    def _time_cap(
+        self,
+        others: list[optuna.trial.FrozenTrial],
+        per_epoch: float,
+        epochs: int,
+        first_rung: int,
+        deadline: float | None,
+        initial_epoch: int = 0,
+        first_images: int | None = None,
+    ) -> float | None:
+        """A candidate's cap, given its predicted seconds per epoch: the user's, else one derived
+        from the time left; raises :class:`optuna.TrialPruned` when it cannot reach its first rung
+        (``first_rung`` epochs) in the time it would have.
+
+        The pace is predicted from its multiply-adds, the training images and its batch size by
+        an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
+        measured on this machine (``others``). A first epoch on ``first_images`` images counts as
+        that share of an epoch (its validation, on the whole split, left out: the prediction errs
+        on the fast side, like the cost model's prior)."""
+        images = len(self.data.y_train)
+        rung_epochs = float(max(first_rung - initial_epoch, 1))
         if first_images is not None:
             rung_epochs -= 1.0 - first_images / images
         needed = per_epoch * rung_epochs
@@ -285,9 +302,9 @@ class Objective:
             raise optuna.TrialPruned(
                 f"too slow for the per-trial time budget of {self.trial_seconds:.0f}s: about {per_epoch:.0f} s per epoch"
             )
-        if budget.deadline is None:
+        if deadline is None:
             return self.trial_seconds
-        left = budget.deadline - time.monotonic()
+        left = deadline - time.monotonic()
         if needed > left:
             raise optuna.TrialPruned(f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch")
         if self.trial_seconds is not None:
@@ -297,7 +314,7 @@ class Objective:
         if not any(t.state == optuna.trial.TrialState.COMPLETE for t in others):
             # the clock keeps a refit's time once a trial completes; until then, this one's (at
             # most half of what is left, as the refit's reserve is at most half of --timeout)
-            left -= min(per_epoch * int(trial.user_attrs["epochs_planned"]), left / 2)
+            left -= min(per_epoch * epochs, left / 2)
         share = self.SHARE_OF_TIME_LEFT_BEFORE_REFIT * left
         fastest = fastest_pace(others)
         if fastest is not None and needed > max(share, self.SLOWER_THAN_FASTEST * fastest * rung_epochs):
@@ -306,6 +323,29 @@ class Objective:
                 f"trial's; its first rung needs {needed:.0f}s, more than its share ({share:.0f}s)"
             )
         return max(needed, share)
+
+    def affordable(self, study: optuna.Study, model: keras.Model, candidate: Candidate) -> bool:
+        """Whether a candidate not yet a trial (``model``: built, not compiled) could reach its
+        first rung if a trial started it now: the check a trial makes once built, made before
+        the trial exists, so that the prior sampler draws again rather than start a trial that
+        would be pruned as too slow (:func:`~search.training.buildable`'s ``affordable``)."""
+        try:
+            madds = multiply_adds(model)
+        except (AttributeError, TypeError, ValueError):
+            return True  # no prediction: the trial will measure
+        images, batch = len(self.data.y_train), int(candidate.train.batch_size)
+        others = study.get_trials(deepcopy=False, states=_FINISHED)
+        per_epoch = EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch)
+        epochs = min(candidate.train.epochs, self.max_epochs)
+        deadline = self.search_end() if self.search_end is not None else None
+        try:
+            self._time_cap(
+                others, per_epoch, epochs, min(self.first_rung, epochs), deadline,
+                first_images=self._first_epoch_images(epochs, 0),
+            )  # fmt: skip
+        except optuna.TrialPruned:
+            return False
+        return True
 
     def _exempts_leader(self, trial: optuna.trial.Trial) -> Callable[[float], bool] | None:
         """What :class:`~search.training.TrialTimeBudget` asks to spare a trial past its derived

@@ -3,13 +3,18 @@ it to draw again rather than start a trial that cannot be built."""
 
 from __future__ import annotations
 
+import functools
+import time
+from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
 
-from search.samplers import make_sampler
-from search.training import buildable
+from search.data import load_dataset
+from search.samplers import PriorSampler, make_sampler
+from search.training import buildable, multiply_adds
+from search.trials import Objective, ObserverGroup
 from spaces import TrialParams, UnbuildableError, get_space
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -73,3 +78,53 @@ def test_the_prior_sampler_draws_again_rather_than_try_an_unbuildable_point() ->
             declared = {name for t in study.trials[:number] for name in t.params}
             assert set(study.trials[number].params) - declared, number
     assert before >= 3 and after < before
+
+
+def test_with_a_cost_check_the_prior_sampler_draws_again_rather_than_try_a_point_too_slow(
+    tmp_path: Path,
+) -> None:
+    """The objective's own check (predicted first rung within the time a trial would have), made
+    before a trial exists: this machine measured 30 s per epoch of the basic CNN, 100 s are left: a candidate
+    predicted at more than 50 s per epoch cannot reach epoch 2."""
+    objective = Objective(
+        space=CNN, data=load_dataset("fashion_mnist", limit=2000, seed=1), max_epochs=10,
+        observers=ObserverGroup([]), first_rung=2, search_end=lambda: time.monotonic() + 100.0,
+    )  # fmt: skip
+    basic = CNN.from_params(PRESETS[0])
+    measured = {
+        "multiply_adds": multiply_adds(CNN.build_model(basic, (28, 28, 1), 10)),
+        "batch_size": basic.train.batch_size, "train_images": 1800, "seconds_per_epoch": 30.0,
+    }  # fmt: skip
+
+    def too_slow(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        candidate = CNN.from_params(trial.params)
+        try:
+            model = CNN.build_model(candidate, (28, 28, 1), 10)
+        except UnbuildableError:
+            return False  # not this test's question
+        return not objective.affordable(study, model, candidate)
+
+    counts: dict[bool, int] = {}
+    for check in (False, True):
+        sampler = make_sampler("prior", 0, PRESETS)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.enqueue_trial(dict(PRESETS[0]))
+        first = study.ask()
+        CNN.sample(TrialParams(first))
+        for key, value in measured.items():
+            first.set_user_attr(key, value)
+        study.tell(first, 0.9)
+        if check:
+            assert isinstance(sampler, PriorSampler)
+            sampler.feasible = buildable(CNN, (28, 28, 1), 10, affordable=functools.partial(objective.affordable, study))
+        slow = []
+        for _ in range(20):
+            trial = study.ask()
+            CNN.sample(TrialParams(trial))
+            slow.append(too_slow(study, study.trials[-1]))
+            declared = {name for t in study.trials[:-1] for name in t.params}
+            if check and slow[-1]:  # only a point with a parameter no trial had declared
+                assert set(study.trials[-1].params) - declared
+            study.tell(trial, 0.5)
+        counts[check] = sum(slow)
+    assert counts[False] >= 3 and counts[True] < counts[False], counts
