@@ -210,7 +210,7 @@ class SearchEffort:
     preset_seconds: float
     proposed_trials: int  # the sampler's own candidates that trained at least an epoch
     proposed_seconds: float
-    rejected: int = 0  # drawn points that could not be built, drawn again before any trial
+    rejected: int = 0  # drawn points that could not be built or trained in time, drawn again
 
     @property
     def proposed_share(self) -> float:
@@ -227,7 +227,7 @@ class SearchEffort:
             f"({self.preset_seconds:.0f}s)"
         )
         if self.rejected:
-            text += f"; {self.rejected} unbuildable draws rejected while sampling"
+            text += f"; {self.rejected} unbuildable or unaffordable draws rejected while sampling"
         return text
 
 

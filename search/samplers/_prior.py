@@ -47,9 +47,9 @@ Multi-objective studies: the incumbents are the Pareto front (``study.best_trial
 of an ``incumbent`` draw is one of them at random, and the prior-versus-incumbent score uses the
 front, each trial weighted equally.
 
-Points that cannot be built (``feasible``): a space's parameters are asked for one at a time
-(define-by-run), and a point whose feature maps shrink to nothing is only known once every
-parameter is drawn. Given ``feasible``, each trial's parameters are therefore drawn together when
+Points that cannot be built or trained in time (``feasible``): a space's parameters are asked
+for one at a time (define-by-run), and a point whose feature maps shrink to nothing, or whose
+model is too slow for the time left, is only known once every parameter is drawn. Given ``feasible``, each trial's parameters are therefore drawn together when
 it starts, in its mode (Optuna's relative sampling, over every parameter the study's trials have
 declared with one distribution), and drawn again, up to ``max_redraws`` times, while ``feasible``
 rejects them: such a point never becomes a trial. Parameters no trial has declared yet are drawn

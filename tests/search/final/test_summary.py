@@ -43,7 +43,7 @@ def test_the_training_time_is_split_between_presets_and_the_samplers_candidates(
     line = next(x for x in summary.lines() if x.startswith("training time"))
     assert line == (
         "training time: 62% on 2 of the sampler's own candidates (490s), 38% on 2 presets (300s); "
-        "3 unbuildable draws rejected while sampling"
+        "3 unbuildable or unaffordable draws rejected while sampling"
     )
 
 
