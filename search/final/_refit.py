@@ -55,7 +55,7 @@ class RefitPlan:
 
     trial: int
     epochs: int  # the epoch of the trial's best validation accuracy; all it planned if its
-    # time budget stopped it while it was still improving
+    # time budget stopped it while it was still improving (best at its last whole epoch or later)
     schedule_epochs: int  # the trial's planned epochs: the learning-rate schedule spans them, as in the trial
     seconds: float  # expected wall time: the trial's seconds per epoch, scaled by the extra images
     validated: int = 0  # epochs the trial trained and validated (0: as many as ``epochs``)
@@ -83,7 +83,10 @@ def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
     if not (per_epoch and best and planned):
         return None
     epochs = int(best)
-    if attrs.get("stopped_by_time_budget") and best == attrs.get("epochs_run"):
+    # a clock stops a trial within an epoch: a best at its last whole epoch (or at the cut one)
+    # means it was still improving (2026-12-01: 002 cut a few batches into epoch 7, its best at
+    # epoch 6, was refit for 6 epochs instead of 10, and 340 s of make run went unused)
+    if attrs.get("stopped_by_time_budget") and best >= int(attrs.get("epochs_run") or 0) - 1:
         epochs = int(planned)
     scale = (len(data.y_train) + len(data.y_val)) / len(data.y_train)
     validated = int(attrs.get("epochs_run") or 0)

@@ -144,6 +144,10 @@ def test_a_trial_cut_by_its_time_budget_while_improving_is_refit_for_all_it_plan
     improving = _trial(seconds_per_epoch=10.0, best_epoch=8, epochs_run=8, epochs_planned=12, stopped_by_time_budget=True)
     plan = plan_refit(improving, data)
     assert plan is not None and plan.epochs == 12
+    # stopped a few batches into epoch 8: its best at epoch 7, the last whole one, it was improving
+    cut = _trial(seconds_per_epoch=10.0, best_epoch=7, epochs_run=8, epochs_planned=12, stopped_by_time_budget=True)
+    plan = plan_refit(cut, data)
+    assert plan is not None and plan.epochs == 12
     peaked = _trial(seconds_per_epoch=10.0, best_epoch=5, epochs_run=8, epochs_planned=12, stopped_by_time_budget=True)
     plan = plan_refit(peaked, data)
     assert plan is not None and plan.epochs == 5
