@@ -259,20 +259,30 @@ class Objective:
     ) -> float | None:
         """Prune a built candidate that cannot reach its first rung in the time it has, before
         it trains (:meth:`_time_cap`); return its cap. Records what the cost model reads."""
-        images, batch = len(self.data.y_train), int(candidate.train.batch_size)
-        try:
-            madds = multiply_adds(model)
-        except (AttributeError, TypeError, ValueError):  # a model the counter does not understand: no prediction
-            _log.debug("cannot count the multiply-adds of trial %d", trial.number, exc_info=True)
+        prediction = self._predict(trial.study, model, candidate)
+        if prediction is None:  # a model the counter does not understand: no prediction
+            _log.debug("cannot count the multiply-adds of trial %d", trial.number)
             return self.trial_seconds
+        madds, per_epoch, others = prediction
         trial.set_user_attr("multiply_adds", int(madds))
-        trial.set_user_attr("batch_size", batch)
-        trial.set_user_attr("train_images", images)
-        others = trial.study.get_trials(deepcopy=False, states=_FINISHED)
-        per_epoch = EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch)
+        trial.set_user_attr("batch_size", int(candidate.train.batch_size))
+        trial.set_user_attr("train_images", len(self.data.y_train))
         trial.set_user_attr("predicted_seconds_per_epoch", round(per_epoch, 3))
         epochs = int(trial.user_attrs["epochs_planned"])
         return self._time_cap(others, per_epoch, epochs, budget.first_rung, budget.deadline, initial_epoch, first_images)
+
+    def _predict(
+        self, study: optuna.Study, model: keras.Model, candidate: Candidate
+    ) -> tuple[int, float, list[optuna.trial.FrozenTrial]] | None:
+        """The model's multiply-adds, its predicted seconds per epoch and the finished trials the
+        prediction rests on (None: the counter does not understand the model)."""
+        try:
+            madds = multiply_adds(model)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        others = study.get_trials(deepcopy=False, states=_FINISHED)
+        images, batch = len(self.data.y_train), int(candidate.train.batch_size)
+        return madds, EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch), others
 
     def _time_cap(
         self,
@@ -329,13 +339,10 @@ class Objective:
         first rung if a trial started it now: the check a trial makes once built, made before
         the trial exists, so that the prior sampler draws again rather than start a trial that
         would be pruned as too slow (:func:`~search.training.buildable`'s ``affordable``)."""
-        try:
-            madds = multiply_adds(model)
-        except (AttributeError, TypeError, ValueError):
+        prediction = self._predict(study, model, candidate)
+        if prediction is None:
             return True  # no prediction: the trial will measure
-        images, batch = len(self.data.y_train), int(candidate.train.batch_size)
-        others = study.get_trials(deepcopy=False, states=_FINISHED)
-        per_epoch = EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch)
+        _, per_epoch, others = prediction
         epochs = min(candidate.train.epochs, self.max_epochs)
         deadline = self.search_end() if self.search_end is not None else None
         try:
@@ -416,4 +423,3 @@ class Objective:
             per_epoch = sum(saver.seconds) / len(saver.seconds)
             trial.set_user_attr("checkpoint_seconds_per_epoch", round(per_epoch, 4))
         self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
-
