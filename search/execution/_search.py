@@ -37,6 +37,7 @@ from search.training import (
     device_description,
     fastest_pace,
     first_epoch_images,
+    space_distributions,
 )
 from search.trials import (
     RUN_ATTR,
@@ -200,6 +201,7 @@ def make_objective(
     sampler = prepared.study.sampler
     if isinstance(sampler, PriorSampler):  # it draws again rather than start a trial pruned at once
         data = prepared.data
+        sampler.search_space = space_distributions(prepared.space)
         sampler.feasible = buildable(
             prepared.space, data.input_shape, data.num_classes,
             affordable=functools.partial(objective.affordable, prepared.study),

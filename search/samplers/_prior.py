@@ -49,12 +49,14 @@ front, each trial weighted equally.
 
 Points that cannot be built or trained in time (``feasible``): a space's parameters are asked
 for one at a time (define-by-run), and a point whose feature maps shrink to nothing, or whose
-model is too slow for the time left, is only known once every parameter is drawn. Given ``feasible``, each trial's parameters are therefore drawn together when
-it starts, in its mode (Optuna's relative sampling, over every parameter the study's trials have
-declared with one distribution), and drawn again, up to ``max_redraws`` times, while ``feasible``
-rejects them: such a point never becomes a trial. Parameters no trial has declared yet are drawn
+model is too slow for the time left, is only known once every parameter is drawn. Given
+``feasible``, each trial's parameters are therefore drawn together when it starts, in its mode
+(Optuna's relative sampling, over every parameter of ``search_space`` or declared by the study's
+trials, each with one distribution), and drawn again, up to ``max_redraws`` times, while
+``feasible`` rejects them: such a point never becomes a trial. Parameters neither lists are drawn
 one at a time as before, and after ``max_redraws`` rejections the last draw stands (the trial then
-fails to build, as without ``feasible``). The rejections are counted in :data:`REDRAWS_KEY`.
+fails to build or is pruned as too slow, as without ``feasible``). The rejections are counted in
+:data:`REDRAWS_KEY`.
 
 The mode of each trial is stored in its system attributes (:data:`MODE_KEY`, and the preset index
 or trial number of the centre under :data:`CENTRE_KEY`), so summaries and benchmarks can count
@@ -131,6 +133,8 @@ class PriorSampler(optuna.samplers.BaseSampler):
             trained (it may be given parameters the point does not use, and lack some that no
             trial has declared yet); rejected points are drawn again. None: every point is
             accepted. Also an attribute, to set once the checks exist (they need the objective).
+        search_space: the parameters the space can declare, drawn together with those the
+            study's trials declared (with ``feasible`` only). Also an attribute.
         max_redraws: rejected draws after which the last one stands.
     """
 
@@ -166,6 +170,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         # incumbent may be a lucky draw on a small validation set.
         min_prior_share: float = 0.05,
         feasible: Callable[[Mapping[str, Any]], bool] | None = None,
+        search_space: Mapping[str, BaseDistribution] | None = None,
         # 20: in the cnn space on 28x28 images about 1 draw in 4 is unbuildable (2 of 7 trials in
         # make run, 2026-12-01), so 20 rejections in a row mean the region has nothing to build.
         max_redraws: int = 20,
@@ -206,6 +211,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self._min_prior_share = min_prior_share if self._priors else 0.0
         self._plans: dict[int, _Plan] = {}  # by trial id, until the trial finishes
         self.feasible = feasible
+        self.search_space = dict(search_space or {})
         self._max_redraws = max_redraws
         self._joint: set[int] = set()  # trials whose parameters are drawn together (by id)
 
@@ -224,7 +230,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
     ) -> dict[str, BaseDistribution]:
         mode = self._plan(study, trial).mode
         if self.feasible is not None and mode != "enqueued":
-            joint = _declared(study)
+            joint = _declared(study, self.search_space)
             if joint:
                 self._joint.add(trial_id(trial))
                 return joint
@@ -405,11 +411,11 @@ class PriorSampler(optuna.samplers.BaseSampler):
 # --- drawing a trial's parameters together ------------------------------------------------------
 
 
-def _declared(study: Study) -> dict[str, BaseDistribution]:
-    """Every parameter the study's trials have declared, with its distribution; one declared with
-    several distributions (a range that depends on another parameter) is left out, to be drawn
-    one at a time."""
-    found: dict[str, BaseDistribution] = {}
+def _declared(study: Study, space: Mapping[str, BaseDistribution]) -> dict[str, BaseDistribution]:
+    """Every parameter of ``space`` or declared by the study's trials, with its distribution; one
+    declared with several distributions (a range that depends on another parameter) is left
+    out, to be drawn one at a time."""
+    found: dict[str, BaseDistribution] = dict(space)
     several: set[str] = set()
     for t in study._get_trials(deepcopy=False, use_cache=True):
         for name, dist in t.distributions.items():

@@ -3,7 +3,7 @@
 Nothing here knows about Optuna's studies or MLflow.
 """
 
-from search.training._buildable import buildable
+from search.training._buildable import buildable, space_distributions
 from search.training._checkpoints import Checkpoints, Resume
 from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel, fastest_pace
 from search.training._counting import multiply_adds
@@ -47,4 +47,5 @@ __all__ = [
     "fit_final",
     "multiply_adds",
     "prepare_model",
+    "space_distributions",
 ]

@@ -13,7 +13,7 @@ import pytest
 
 from search.data import load_dataset
 from search.samplers import PriorSampler, make_sampler
-from search.training import buildable, multiply_adds
+from search.training import buildable, multiply_adds, space_distributions
 from search.trials import Objective, ObserverGroup
 from spaces import TrialParams, UnbuildableError, get_space
 
@@ -47,10 +47,14 @@ def test_unused_parameters_are_ignored_and_missing_ones_accepted() -> None:
     assert feasible({"n_blocks": 5})  # cannot judge: the trial will tell
 
 
-def search(seed: int, *, check: bool) -> tuple[optuna.Study, list[int]]:
+def search(seed: int, *, check: bool, whole_space: bool = False) -> tuple[optuna.Study, list[int]]:
     """30 cnn trials after the presets; a trial only builds its model (no training)."""
     feasible = buildable(CNN, (28, 28, 1), 10) if check else None
-    study = optuna.create_study(direction="maximize", sampler=make_sampler("prior", seed, PRESETS, feasible))
+    sampler = make_sampler("prior", seed, PRESETS, feasible)
+    if whole_space:
+        assert isinstance(sampler, PriorSampler)
+        sampler.search_space = space_distributions(CNN)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     for preset in PRESETS:
         study.enqueue_trial(dict(preset))
     unbuildable: list[int] = []
@@ -78,6 +82,20 @@ def test_the_prior_sampler_draws_again_rather_than_try_an_unbuildable_point() ->
             declared = {name for t in study.trials[:number] for name in t.params}
             assert set(study.trials[number].params) - declared, number
     assert before >= 3 and after < before
+
+
+def test_knowing_the_whole_space_no_unbuildable_point_becomes_a_trial() -> None:
+    distributions = space_distributions(CNN)
+    assert {"filters_4", "pool_4", "dense_units_1"} <= distributions.keys()  # beyond the presets' 3 blocks
+    for seed in (0, 2):
+        assert search(seed, check=True, whole_space=True)[1] == []
+
+
+def test_a_users_build_function_is_not_run_to_list_its_parameters() -> None:
+    from spaces import load_space
+
+    space = load_space(str(Path(__file__).parents[2] / "user_project" / "kt_getting_started.py") + ":build_model")
+    assert space_distributions(space) == {}
 
 
 def test_with_a_cost_check_the_prior_sampler_draws_again_rather_than_try_a_point_too_slow(
