@@ -25,6 +25,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 __all__ = [
     "ChoiceParam",
@@ -61,6 +67,10 @@ class IntParam:
         scale = ", log" if self.log else (f", step {self.step}" if self.step != 1 else "")
         return f"int [{self.low}, {self.high}{scale}]"
 
+    def distribution(self) -> BaseDistribution:
+        """The distribution an Optuna trial records for this parameter."""
+        return IntDistribution(self.low, self.high, log=self.log, step=self.step)
+
     def check(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
             raise InvalidParamsError(f"{self.name}={value!r} is not an integer")
@@ -83,6 +93,10 @@ class FloatParam:
     def describe(self) -> str:
         scale = ", log" if self.log else (f", step {self.step}" if self.step else "")
         return f"float [{self.low:g}, {self.high:g}{scale}]"
+
+    def distribution(self) -> BaseDistribution:
+        """The distribution an Optuna trial records for this parameter."""
+        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def check(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -107,6 +121,10 @@ class ChoiceParam:
 
     def describe(self) -> str:
         return "one of " + ", ".join(str(c) for c in self.choices)
+
+    def distribution(self) -> BaseDistribution:
+        """The distribution an Optuna trial records for this parameter."""
+        return CategoricalDistribution(self.choices)
 
     def check(self, value: Any) -> Choice:
         for c in self.choices:

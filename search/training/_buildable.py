@@ -7,20 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution
 
 from spaces import (
     BuildFnSpace,
     Candidate,
     FixedParams,
-    FloatParam,
-    IntParam,
-    Param,
     Space,
     UnbuildableError,
 )
@@ -70,13 +62,5 @@ def space_distributions(space: Space) -> dict[str, BaseDistribution]:
     parameters are learnt from the trials instead."""
     if isinstance(space, BuildFnSpace):
         return {}
-    return {name: _distribution(param) for name, param in space.describe().items()}
+    return {name: param.distribution() for name, param in space.describe().items()}
 
-
-def _distribution(param: Param) -> BaseDistribution:
-    """The distribution :class:`~spaces.TrialParams` asks Optuna for."""
-    if isinstance(param, IntParam):
-        return IntDistribution(param.low, param.high, log=param.log, step=param.step)
-    if isinstance(param, FloatParam):
-        return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-    return CategoricalDistribution(param.choices)

@@ -136,8 +136,8 @@ class TrialTimeBudget(keras.callbacks.Callback):
     with its best validation accuracy so far, like early stopping (:attr:`stopped`). The trial's
     own cap (``seconds``, from its start) is softer: it never stops a trial before its first rung
     (``first_rung`` epochs, where the pruner first compares it), and when ``leads`` is given (a
-    cap the platform derived, not the user's ``--trial-timeout``) never a trial whose validation
-    accuracy leads the study.
+    cap the platform derived, not the user's ``--trial-timeout``) never a trial that ``leads``
+    says should go on (it leads the study, or is ahead of the leader at the same epoch).
 
     A trial must be on track to reach its first rung in time. After a few seconds of its first
     epoch, the pace of its batches (not counting the first :attr:`WARMUP_BATCHES`, which include
@@ -153,8 +153,8 @@ class TrialTimeBudget(keras.callbacks.Callback):
         seconds: the trial's own cap, from its start (None: none).
         deadline: when the search ends, in ``time.monotonic`` seconds (None: never).
         first_rung: epochs the trial must be able to train in time (capped at its planned epochs).
-        leads: given the trial's best validation accuracy so far, whether it leads the study; a
-            leading trial is not stopped by ``seconds`` (None: the cap binds every trial).
+        leads: given the trial's best validation accuracy so far and the epochs it has trained,
+            whether it goes on past ``seconds`` (None: the cap binds every trial).
         measure_seconds: how long the pace of batches is measured before projecting.
     """
 
@@ -167,7 +167,7 @@ class TrialTimeBudget(keras.callbacks.Callback):
         *,
         deadline: float | None = None,
         first_rung: int = 1,
-        leads: Callable[[float], bool] | None = None,
+        leads: Callable[[float, int], bool] | None = None,
     ) -> None:
         super().__init__()
         self.seconds, self.measure_seconds = seconds, measure_seconds
@@ -217,7 +217,7 @@ class TrialTimeBudget(keras.callbacks.Callback):
         if self._reached < self.first_rung:
             return False  # a derived cap lets every trial reach its first rung
         if self._leading is None:
-            self._leading = bool(self.leads(self._best))
+            self._leading = bool(self.leads(self._best, self._reached))
         return not self._leading
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:

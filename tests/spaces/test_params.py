@@ -148,6 +148,18 @@ class TestTrialParams:
         assert dists["bn"] == optuna.distributions.CategoricalDistribution((False, True))
         assert dists["kernel"] == optuna.distributions.CategoricalDistribution((3, 5))
 
+    def test_each_param_names_the_distribution_a_trial_records(self) -> None:
+        """``Param.distribution()`` is what the prior sampler draws a whole point from before any
+        trial exists: it must be the distribution the trial then records, or Optuna refuses it."""
+        recorder = SpaceRecorder()
+        toy_space(recorder)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        trial = study.ask()
+        toy_space(TrialParams(trial))
+        recorded = trial.distributions  # the conditional "momentum" only when it drew bn=True
+        assert len(recorded) >= 9
+        assert {name: recorder.params[name].distribution() for name in recorded} == recorded
+
     @pytest.mark.parametrize("seed", range(5))
     def test_json_round_trip_rebuilds_the_same_values(self, seed: int) -> None:
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))

@@ -168,19 +168,19 @@ def _small_fit(budget: TrialTimeBudget, epochs: int) -> _Count:
 
 def test_a_derived_cap_lets_every_trial_reach_its_first_rung_then_stops_one_that_does_not_lead() -> None:
     asked: list[float] = []
-    budget = TrialTimeBudget(seconds=0.0, first_rung=2, leads=lambda acc: asked.append(acc) or False)
+    budget = TrialTimeBudget(seconds=0.0, first_rung=2, leads=lambda acc, epochs: asked.append(epochs) or False)
     count = _small_fit(budget, epochs=6)  # its cap ran out at once
     assert count.epochs == 2 and budget.stopped and not budget.exceeded  # its first rung, then no further
-    assert asked  # it was asked whether it leads
+    assert asked == [2]  # asked once, after its first rung, whether it goes on
 
 
 def test_a_derived_cap_never_stops_a_trial_that_leads() -> None:
-    budget = TrialTimeBudget(seconds=0.0, first_rung=1, leads=lambda acc: True)
+    budget = TrialTimeBudget(seconds=0.0, first_rung=1, leads=lambda acc, epochs: True)
     assert _small_fit(budget, epochs=5).epochs == 5
     assert not budget.stopped and not budget.exceeded
 
 
 def test_the_search_end_stops_even_a_leading_trial() -> None:
-    budget = TrialTimeBudget(seconds=0.0, deadline=time.monotonic() - 1.0, leads=lambda acc: True)
+    budget = TrialTimeBudget(seconds=0.0, deadline=time.monotonic() - 1.0, leads=lambda acc, epochs: True)
     with pytest.raises(OverBudget, match="time budget ran out before its first epoch"):
         _small_fit(budget, epochs=5)

@@ -1,6 +1,7 @@
 """The Objective and the clock: a candidate too slow for the time left is pruned before it trains;
 one that can reach its first rung trains; a leading trial is not stopped by its own cap unless
-a refit follows, and then every trial may take a fifth of the search time left."""
+a refit follows, and then every trial may take a fifth of the search time left, and one ahead of
+the leader at the same epoch as many epochs as the leader trained."""
 
 from __future__ import annotations
 
@@ -85,6 +86,26 @@ def test_only_a_leading_trial_trains_past_its_derived_cap_unless_a_refit_follows
         assert trial.user_attrs["epochs_run"] == 4 and "stopped_by_time_budget" not in trial.user_attrs
     else:  # past its first rung, behind the best or with a refit to train the winner again: stopped by its cap
         assert trial.user_attrs["epochs_run"] < 4 and trial.user_attrs["stopped_by_time_budget"] is True
+
+
+@pytest.mark.parametrize(("leader_curve", "epochs_run"), [([0.0, 0.0, 1.0], 3), ([1.0, 1.0, 1.0], 1)])
+def test_a_trial_ahead_of_the_leader_at_the_same_epoch_trains_as_many_epochs_as_it_did(
+    keras_home: Path, tmp_path: Path, leader_curve: list[float], epochs_run: int
+) -> None:
+    """With a refit to follow, the cap spares a trial ahead of the best complete trial as that
+    trial stood after as many epochs (it trained 3 and reached 1.0 only at its third), so the
+    two are compared at equal fidelity; then it stops. A trial behind stops at its first rung."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
+    steps = dict(enumerate(leader_curve))
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=1.0, user_attrs={"val_accuracy": 1.0}, intermediate_values=steps))
+    study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 5})
+    objective = _objective(time.monotonic() + 600.0, first_rung=1, refit_follows=True)
+    objective.max_epochs = 5
+    objective.SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.0  # type: ignore[misc]  # its cap: its first rung's predicted time
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[-1]
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["stopped_by_time_budget"] is True
+    assert trial.user_attrs["epochs_run"] == epochs_run
 
 
 @pytest.mark.parametrize("completed", [False, True])
