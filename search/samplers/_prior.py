@@ -348,7 +348,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         incumbents = ranked if multi else ranked[:2]
         width = self._width(self._prior_width, len(ranked))
         keep = self._narrowed_keep(width, self._prior_width)
-        prior_mixture = list(zip(self._preset_weights(ranked), self._priors))
+        prior_mixture = list(zip(self._preset_weights(study, ranked), self._priors))
         log_prior, log_inc, log_rank = [], [], []
         for rank, trial in enumerate(top):
             others = [(1.0, i.params) for i in incumbents if i.number != trial.number]
@@ -383,7 +383,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
             mode = modes[self._rng.choice(len(modes), p=p / p.sum())]
             ranked = _ranked(study)
             if mode == "prior":
-                w = np.array(self._preset_weights(ranked))
+                w = np.array(self._preset_weights(study, ranked))
                 centre_id = int(self._rng.choice(len(self._priors), p=w / w.sum()))
                 width = self._width(self._prior_width, len(ranked))
                 plan = _Plan(
@@ -418,9 +418,12 @@ class PriorSampler(optuna.samplers.BaseSampler):
         """The categorical keep probability that matches a width narrowed from ``initial``."""
         return 1.0 - (1.0 - self._keep) * width / initial
 
-    def _preset_weights(self, ranked: Sequence[FrozenTrial]) -> list[float]:
+    def _preset_weights(self, study: Study, ranked: Sequence[FrozenTrial]) -> list[float]:
         """How often each preset is a ``prior`` centre: tried presets by rank (the best tried gets
-        2, the next 1, then 1/2, ...), untried ones 1, since nothing says they are worse."""
+        2, the next 1, then 1/2, ...), untried ones 1, since nothing says they are worse. A preset
+        whose own trial ended before its first epoch (too slow for the time left, or unbuildable)
+        is no centre any more: in ``make run`` draws around the tanh preset 001, too slow, kept
+        most of its values and were rejected 20 times in a row (all of them, if every preset is)."""
         best_position: dict[int, int] = {}
         for position, trial in enumerate(ranked):
             for i, preset in enumerate(self._priors):
@@ -430,7 +433,14 @@ class PriorSampler(optuna.samplers.BaseSampler):
         weights = [1.0] * len(self._priors)
         for rank, i in enumerate(order):
             weights[i] = 2.0 ** (1 - rank)
-        return weights
+        for trial in study._get_trials(
+            deepcopy=False, states=(TrialState.PRUNED, TrialState.FAIL), use_cache=True
+        ):
+            if not trial.intermediate_values:
+                for i, preset in enumerate(self._priors):
+                    if i not in best_position and _matches(preset, trial.params):
+                        weights[i] = 0.0
+        return weights if any(weights) else [1.0] * len(self._priors)
 
 
 # --- drawing a trial's parameters together ------------------------------------------------------
@@ -630,7 +640,7 @@ def _log_mixture(
 ) -> float:
     """Log density of ``trial`` under a weighted mixture of local distributions."""
     total = sum(w for w, _ in components)
-    logs = [math.log(w / total) + _log_density(c, trial, width, keep) for w, c in components]
+    logs = [math.log(w / total) + _log_density(c, trial, width, keep) for w, c in components if w > 0]
     return _logsumexp(np.array(logs))
 
 

@@ -337,6 +337,24 @@ def test_multi_objective_studies_centre_on_the_pareto_front() -> None:
             assert t.system_attrs[CENTRE_KEY] in {b.number for b in front.best_trials}
 
 
+def test_a_preset_whose_trial_never_trained_is_no_centre() -> None:
+    """GOOD[1] pruned before its first epoch (too slow for the time left): the prior draws centre
+    on GOOD[0] alone, while an untried preset would still be drawn around."""
+
+    def objective(trial: optuna.Trial) -> float:
+        value = cnn(trial)
+        if trial.number == 1:
+            raise optuna.TrialPruned("too slow for the time left")  # no epoch reported
+        return value
+
+    study = optuna.create_study(direction="maximize", sampler=PriorSampler(GOOD, seed=0))
+    study.enqueue_trial(GOOD[0])
+    study.enqueue_trial(GOOD[1])
+    study.optimize(objective, n_trials=40)
+    centres = Counter(t.system_attrs[CENTRE_KEY] for t in study.trials[2:] if t.system_attrs[MODE_KEY] == "prior")
+    assert centres.keys() == {0} and centres[0] >= 3, centres
+
+
 def test_without_presets_it_is_incumbent_and_global_draws() -> None:
     study = optimize(PriorSampler([], seed=0), 30)
     counts = modes(study.trials)
