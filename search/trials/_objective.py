@@ -364,15 +364,22 @@ class Objective:
         compared at equal fidelity, so a late candidate, whose cap is a share of less time left,
         is not ranked below an early one (a preset, often) only for having trained fewer epochs.
         In ``make run`` on 2026-12-01, trial 12 had 0.9065 after 3 epochs, where the best preset
-        had had 0.8885 (0.9177 after 7), and its cap stopped it there. Without a refit to follow,
-        a trial that leads the study outright goes on too (its model is the final one)."""
+        had had 0.8885 (0.9177 after 7), and its cap stopped it there.
+
+        Without a refit to follow, a trial that leads the study outright goes on too (its model is
+        the final one). With one, such a trial stops: the ranking is settled, and the refit trains
+        it for all its planned epochs (it was still improving). Going on, the preset 003 took 320
+        of ``make run``'s 690 s of search training, and the sampler's candidates 38 %."""
         if self.trial_seconds is not None:
             return None
-        outright = not self.refit_follows
+        refit_follows = self.refit_follows
 
         def goes_on(accuracy: float, epochs: int) -> bool:
             complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            return (outright and _leads(complete, accuracy)) or _ahead_at_same_epoch(complete, accuracy, epochs)
+            leads = _leads(complete, accuracy)
+            if leads:
+                return not refit_follows
+            return _ahead_at_same_epoch(complete, accuracy, epochs)
 
         return goes_on
 

@@ -88,16 +88,22 @@ def test_only_a_leading_trial_trains_past_its_derived_cap_unless_a_refit_follows
         assert trial.user_attrs["epochs_run"] < 4 and trial.user_attrs["stopped_by_time_budget"] is True
 
 
-@pytest.mark.parametrize(("leader_curve", "epochs_run"), [([0.0, 0.0, 1.0], 3), ([1.0, 1.0, 1.0], 1)])
+@pytest.mark.parametrize(
+    ("leader_curve", "epochs_run"),
+    [([0.0, 0.0, 1.0], 3), ([1.0, 1.0, 1.0], 1), ([0.0, 0.0, 0.0], 1)],
+    ids=["ahead-at-each-epoch", "behind", "ahead-outright"],
+)
 def test_a_trial_ahead_of_the_leader_at_the_same_epoch_trains_as_many_epochs_as_it_did(
     keras_home: Path, tmp_path: Path, leader_curve: list[float], epochs_run: int
 ) -> None:
     """With a refit to follow, the cap spares a trial ahead of the best complete trial as that
     trial stood after as many epochs (it trained 3 and reached 1.0 only at its third), so the
-    two are compared at equal fidelity; then it stops. A trial behind stops at its first rung."""
+    two are compared at equal fidelity; then it stops. A trial behind stops at its first rung, and
+    so does one ahead of the leader's best outright: the ranking is settled, the refit trains it."""
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
     steps = dict(enumerate(leader_curve))
-    study.add_trial(create_trial(state=TrialState.COMPLETE, value=1.0, user_attrs={"val_accuracy": 1.0}, intermediate_values=steps))
+    best = max(leader_curve)
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=best, user_attrs={"val_accuracy": best}, intermediate_values=steps))
     study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 5})
     objective = _objective(time.monotonic() + 600.0, first_rung=1, refit_follows=True)
     objective.max_epochs = 5
