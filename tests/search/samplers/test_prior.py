@@ -197,7 +197,7 @@ def test_a_local_draw_keeps_each_value_with_probability_keep_and_moves_the_rest(
     sampler = PriorSampler([preset], seed=0, global_share=0.05, keep=0.7)
     prior = [t for t in ask_many(sampler, 300, small_space) if t.system_attrs[MODE_KEY] == "prior"]
     for name, centre in preset.items():
-        kept = sum(math.isclose(t.params[name], centre) for t in prior) / len(prior)
+        kept = sum(t.params[name] == centre for t in prior) / len(prior)  # the preset's own value, exactly
         if name in ("learning_rate", "extra"):  # continuous: a draw from the slab never lands on it
             assert 0.62 < kept < 0.8, (name, kept)
         else:  # a grid: the slab lands on the centre's step now and then too
@@ -208,14 +208,15 @@ def test_a_local_draw_keeps_each_value_with_probability_keep_and_moves_the_rest(
 
 def test_a_joint_local_draw_never_copies_its_centre() -> None:
     """Drawn together (as the platform draws), a point that kept every value of its centre, a
-    configuration already trained, is drawn again: at keep 0.95, 1 draw in 2 would be a copy."""
+    configuration already trained, is moved in one of them: at keep 0.95, 4 draws in 5 would be
+    copies here."""
     preset = {"optimizer": "adam", "learning_rate": 1e-3, "n_blocks": 3, "filters": 64}
     sampler = PriorSampler([preset], seed=0, global_share=0.05, keep=0.95, feasible=lambda params: True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.enqueue_trial(preset)
     study.optimize(lambda trial: small_space(trial) or 0.5, n_trials=60)
     prior = [t for t in study.trials if t.system_attrs[MODE_KEY] == "prior"]
-    assert len(prior) >= 30
+    assert len(prior) >= 20
     assert not any(all(t.params[k] == v for k, v in preset.items()) for t in prior)
     assert statistics.mean(sum(t.params[k] == v for k, v in preset.items()) for t in prior) > 2.5  # yet close
 
