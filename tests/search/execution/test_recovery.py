@@ -73,7 +73,7 @@ def _trials(tmp_path: Path) -> list[FrozenTrial]:
 
 
 def _check_recovered(tmp_path: Path) -> tuple[list[FrozenTrial], optuna.Study]:
-    """Nothing RUNNING or WAITING, no MLflow run RUNNING, the best trial's model stored."""
+    """Nothing RUNNING or WAITING, no MLflow run RUNNING, the best trial's model (or its refit) stored."""
     from mlflow import MlflowClient
 
     storage = f"sqlite:///{tmp_path}/storage/optuna.db"
@@ -85,7 +85,12 @@ def _check_recovered(tmp_path: Path) -> tuple[list[FrozenTrial], optuna.Study]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     running = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'")
     assert not running, [(r.info.run_name, r.info.run_id) for r in running]
-    artifact = best_trial(study).user_attrs.get(MODEL_ARTIFACT_ATTR)
+    best = best_trial(study)
+    artifact = best.user_attrs.get(MODEL_ARTIFACT_ATTR)
+    final = study.user_attrs.get("final_model", {})
+    if artifact is None and final.get("trial") == best.number:
+        # chosen by cross-validation among finalists, with --refit: its refit is its stored model
+        artifact = final.get("artifact_id")
     assert artifact and (tmp_path / "artifacts" / str(artifact)).is_file()
     return trials, study
 
