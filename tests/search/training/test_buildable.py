@@ -74,7 +74,7 @@ def search(seed: int, *, check: bool, whole_space: bool = False) -> tuple[optuna
 
 def test_the_prior_sampler_draws_again_rather_than_try_an_unbuildable_point() -> None:
     before, after = 0, 0
-    for seed in (0, 2):  # seeds whose unchecked searches draw unbuildable points
+    for seed in (1, 7):  # seeds whose unchecked searches draw unbuildable points (3 and 2 of 30)
         before += len(search(seed, check=False)[1])
         study, unbuildable = search(seed, check=True)
         after += len(unbuildable)
@@ -87,7 +87,7 @@ def test_the_prior_sampler_draws_again_rather_than_try_an_unbuildable_point() ->
 def test_knowing_the_whole_space_no_unbuildable_point_becomes_a_trial() -> None:
     distributions = space_distributions(CNN)
     assert {"filters_4", "pool_4", "dense_units_1"} <= distributions.keys()  # beyond the presets' 3 blocks
-    for seed in (0, 2):
+    for seed in (1, 7):  # without the check they drew 3 and 2 unbuildable points
         assert search(seed, check=True, whole_space=True)[1] == []
 
 
@@ -96,6 +96,9 @@ def test_a_users_build_function_is_not_run_to_list_its_parameters() -> None:
 
     space = load_space(str(Path(__file__).parents[2] / "user_project" / "kt_getting_started.py") + ":build_model")
     assert space_distributions(space) == {}
+
+
+COST_SEED = 1  # seeds 1-4 draw 3 or more points too slow without the check (seed 0: 2)
 
 
 def test_with_a_cost_check_the_prior_sampler_draws_again_rather_than_try_a_point_too_slow(
@@ -124,7 +127,7 @@ def test_with_a_cost_check_the_prior_sampler_draws_again_rather_than_try_a_point
 
     counts: dict[bool, int] = {}
     for check in (False, True):
-        sampler = make_sampler("prior", 0, PRESETS)
+        sampler = make_sampler("prior", COST_SEED, PRESETS)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.enqueue_trial(dict(PRESETS[0]))
         first = study.ask()
