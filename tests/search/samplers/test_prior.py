@@ -108,20 +108,20 @@ def test_later_draws_leave_a_bad_prior_for_the_incumbent() -> None:
 def test_local_draws_narrow_as_evidence_grows() -> None:
     """Around the same (good) preset, the last 10 local draws move their learning rate less far
     from their centre (the preset, or the trial they mutate) than the first 10."""
+
+    def moved(study: optuna.Study, t: optuna.trial.FrozenTrial) -> float:
+        """How far, in decades, the trial's learning rate moved from its centre's."""
+        centre = t.system_attrs[CENTRE_KEY]
+        if t.system_attrs[MODE_KEY] == "prior":
+            origin = GOOD[centre]["learning_rate"]
+        else:
+            origin = study.trials[centre].params["learning_rate"]
+        return abs(math.log10(t.params["learning_rate"] / origin))
+
     early, late = [], []
     for seed in SEEDS:
         study = optimize(PriorSampler([GOOD[0]], seed=seed), 60)
-
-        def moved(t: optuna.trial.FrozenTrial) -> float:
-            """How far, in decades, the trial's learning rate moved from its centre's."""
-            centre = t.system_attrs[CENTRE_KEY]
-            if t.system_attrs[MODE_KEY] == "prior":
-                origin = GOOD[centre]["learning_rate"]
-            else:
-                origin = study.trials[centre].params["learning_rate"]
-            return abs(math.log10(t.params["learning_rate"] / origin))
-
-        local = [moved(t) for t in study.trials if t.system_attrs[MODE_KEY] in ("prior", "incumbent")]
+        local = [moved(study, t) for t in study.trials if t.system_attrs[MODE_KEY] in ("prior", "incumbent")]
         local = [d for d in local if d > 1e-9]  # values a prior draw kept did not move
         early += local[:10]
         late += local[-10:]
