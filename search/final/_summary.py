@@ -206,7 +206,7 @@ class SearchEffort:
     """Where a study's training went: the presets enqueued as trials, or the sampler's own
     candidates (a search that only replays the presets has not searched)."""
 
-    preset_trials: int
+    preset_trials: int  # the presets that trained at least an epoch
     preset_seconds: float
     proposed_trials: int  # the sampler's own candidates that trained at least an epoch
     proposed_seconds: float
@@ -239,10 +239,13 @@ def search_effort(trials: list[FrozenTrial]) -> SearchEffort:
     def seconds(group: list[FrozenTrial]) -> float:
         return sum(float(t.user_attrs.get("training_seconds") or 0.0) for t in group)
 
+    def trained(group: list[FrozenTrial]) -> int:
+        return sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in group)
+
     return SearchEffort(
-        preset_trials=len(presets),
+        preset_trials=trained(presets),
         preset_seconds=seconds(presets),
-        proposed_trials=sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in own),
+        proposed_trials=trained(own),
         proposed_seconds=seconds(own),
         rejected=sum(int(t.system_attrs.get(REDRAWS_KEY) or 0) for t in trials),
     )

@@ -137,7 +137,9 @@ class TrialTimeBudget(keras.callbacks.Callback):
     own cap (``seconds``, from its start) is softer: it never stops a trial before its first rung
     (``first_rung`` epochs, where the pruner first compares it), and when ``leads`` is given (a
     cap the platform derived, not the user's ``--trial-timeout``) never a trial that ``leads``
-    says should go on (it leads the study, or is ahead of the leader at the same epoch).
+    says should go on (it leads the study, or is ahead of the leader at the same epoch), unless
+    its next epoch would end past ``until``: going on is bounded too, so that on a slow machine
+    one trial ahead of another cannot take the time of every candidate after it.
 
     A trial must be on track to reach its first rung in time. After a few seconds of its first
     epoch, the pace of its batches (not counting the first :attr:`WARMUP_BATCHES`, which include
@@ -155,6 +157,9 @@ class TrialTimeBudget(keras.callbacks.Callback):
         first_rung: epochs the trial must be able to train in time (capped at its planned epochs).
         leads: given the trial's best validation accuracy so far and the epochs it has trained,
             whether it goes on past ``seconds`` (None: the cap binds every trial).
+        until: seconds from its start past which a trial that ``leads`` lets go on starts no
+            further epoch: one whose last epoch (or measured pace) says it would end later stops
+            after the epoch it finished (None: no bound).
         measure_seconds: how long the pace of batches is measured before projecting.
     """
 
@@ -168,11 +173,14 @@ class TrialTimeBudget(keras.callbacks.Callback):
         deadline: float | None = None,
         first_rung: int = 1,
         leads: Callable[[float, int], bool] | None = None,
+        until: float | None = None,
     ) -> None:
         super().__init__()
         self.seconds, self.measure_seconds = seconds, measure_seconds
         self.deadline, self.first_rung, self.leads = deadline, max(1, first_rung), leads
+        self.until = until
         self._epoch = 0
+        self._epoch_start = self._last_epoch_seconds = 0.0
         self._epochs_done = 0  # in this fit
         self._reached = 0  # epochs of the trial done, counting those before a resume
         self._best = -math.inf
@@ -193,12 +201,14 @@ class TrialTimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         self._reached = max(self._reached, epoch)  # a resumed trial did its first epochs before
+        self._epoch_start = time.perf_counter()
         if not self._projected:  # the pace is measured within one epoch (validation is not a batch)
             self._pace_start = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epochs_done += 1
         self._reached = epoch + 1
+        self._last_epoch_seconds = time.perf_counter() - self._epoch_start  # its validation included
         acc = (logs or {}).get("val_accuracy")
         if acc is not None and math.isfinite(float(acc)):
             self._best = max(self._best, float(acc))
@@ -217,8 +227,16 @@ class TrialTimeBudget(keras.callbacks.Callback):
         if self._reached < self.first_rung:
             return False  # a derived cap lets every trial reach its first rung
         if self._leading is None:
-            self._leading = bool(self.leads(self._best, self._reached))
+            self._leading = self._next_epoch_fits() and bool(self.leads(self._best, self._reached))
         return not self._leading
+
+    def _next_epoch_fits(self) -> bool:
+        """Whether one more epoch, as long as the last one or as the measured pace of an epoch on
+        every image (the last may have trained on a subset), would end within :attr:`until`."""
+        if self.until is None:
+            return True
+        epoch = max(self._last_epoch_seconds, self.seconds_per_epoch or 0.0)
+        return time.perf_counter() - self._start + epoch <= self.until
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,9 +157,13 @@ class Objective:
             else:
                 model = self._build(candidate)
             trial.set_user_attr("param_count", int(model.count_params()))
-            budget.seconds = self._check_affordable(trial, model, candidate, budget, initial_epoch, first_images)
+            budget.seconds, budget.until = self._check_affordable(
+                trial, model, candidate, budget, initial_epoch, first_images
+            )  # fmt: skip
             if budget.seconds is not None:  # why a trial stopped where it did, for the user
                 trial.set_user_attr("time_cap_seconds", round(budget.seconds, 1))
+            if budget.until is not None:
+                trial.set_user_attr("time_bound_seconds", round(budget.until, 1))
             self.observers.on_trial_start(
                 TrialStart(
                     trial=trial,
@@ -243,6 +247,12 @@ class Objective:
     #: sampler's candidates. In make run's 20 minutes on 2026-12-01 (a slow day) the presets, one
     #: trained to its end as the leader, took 558 of the search's 723 s of training.
     SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.2
+    #: with a refit after the search, a trial ahead of the leader at the same epoch goes on past
+    #: its cap (:meth:`_exempts_leader`), but starts no epoch that would end past this share of
+    #: the search time left when it started (the share a trial has without a refit). On a slow
+    #: day (2026-12-01, fourth session: 102 s an epoch for 003, 31 s for 002), 003 went on from its 106 s cap to
+    #: 339 s, and the search ended with it: not one of the sampler's candidates trained.
+    SHARE_OF_TIME_LEFT_GOING_ON = SHARE_OF_TIME_LEFT
     #: with a refit after the search, a candidate whose first rung takes more than this many
     #: times the fastest trial's must fit that rung within its share of the search time left, or
     #: it does not train: on 2026-12-01 the tanh preset 001 (3x slower than 002 per epoch) would
@@ -257,13 +267,14 @@ class Objective:
         budget: TrialTimeBudget,
         initial_epoch: int,
         first_images: int | None = None,
-    ) -> float | None:
+    ) -> tuple[float | None, float | None]:
         """Prune a built candidate that cannot reach its first rung in the time it has, before
-        it trains (:meth:`_time_cap`); return its cap. Records what the cost model reads."""
+        it trains (:meth:`_time_cap`); return its cap and the bound on going on past it. Records
+        what the cost model reads."""
         prediction = self._predict(trial.study, model, candidate)
         if prediction is None:  # a model the counter does not understand: no prediction
             _log.debug("cannot count the multiply-adds of trial %d", trial.number)
-            return self.trial_seconds
+            return self.trial_seconds, None
         madds, per_epoch, others = prediction
         trial.set_user_attr("multiply_adds", int(madds))
         trial.set_user_attr("batch_size", int(candidate.train.batch_size))
@@ -294,10 +305,11 @@ class Objective:
         deadline: float | None,
         initial_epoch: int = 0,
         first_images: int | None = None,
-    ) -> float | None:
+    ) -> tuple[float | None, float | None]:
         """A candidate's cap, given its predicted seconds per epoch: the user's, else one derived
         from the time left; raises :class:`optuna.TrialPruned` when it cannot reach its first rung
-        (``first_rung`` epochs) in the time it would have.
+        (``first_rung`` epochs) in the time it would have. Also the bound past which, with a
+        refit to follow, a trial ahead of the leader no longer goes on past its cap (None: none).
 
         The pace is predicted from its multiply-adds, the training images and its batch size by
         an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
@@ -314,14 +326,14 @@ class Objective:
                 f"too slow for the per-trial time budget of {self.trial_seconds:.0f}s: about {per_epoch:.0f} s per epoch"
             )
         if deadline is None:
-            return self.trial_seconds
+            return self.trial_seconds, None
         left = deadline - time.monotonic()
         if needed > left:
             raise optuna.TrialPruned(f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch")
         if self.trial_seconds is not None:
-            return self.trial_seconds
+            return self.trial_seconds, None
         if not self.refit_follows:
-            return max(needed, self.SHARE_OF_TIME_LEFT * left)
+            return max(needed, self.SHARE_OF_TIME_LEFT * left), None
         if not any(t.state == optuna.trial.TrialState.COMPLETE for t in others):
             # the clock keeps a refit's time once a trial completes; until then, this one's (at
             # most half of what is left, as the refit's reserve is at most half of --timeout)
@@ -333,7 +345,7 @@ class Objective:
                 f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch, {per_epoch / fastest:.0f}x the fastest "
                 f"trial's; its first rung needs {needed:.0f}s, more than its share ({share:.0f}s)"
             )
-        return max(needed, share)
+        return max(needed, share), max(needed, self.SHARE_OF_TIME_LEFT_GOING_ON * left)
 
     def affordable(self, study: optuna.Study, model: keras.Model, candidate: Candidate) -> bool:
         """Whether a candidate not yet a trial (``model``: built, not compiled) could reach its
@@ -369,17 +381,19 @@ class Objective:
         Without a refit to follow, a trial that leads the study outright goes on too (its model is
         the final one). With one, such a trial stops: the ranking is settled, and the refit trains
         it for all its planned epochs (it was still improving). Going on, the preset 003 took 320
-        of ``make run``'s 690 s of search training, and the sampler's candidates 38 %."""
+        of ``make run``'s 690 s of search training, and the sampler's candidates 38 %. With a
+        refit, going on is also bounded: no epoch that would end past
+        :attr:`SHARE_OF_TIME_LEFT_GOING_ON` of the search time left when the trial started."""
         if self.trial_seconds is not None:
             return None
         refit_follows = self.refit_follows
 
         def goes_on(accuracy: float, epochs: int) -> bool:
             complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            leads = _leads(complete, accuracy)
-            if leads:
+            best = max(complete, key=lambda t: t.user_attrs.get("val_accuracy", -1.0), default=None)
+            if best is None or accuracy > best.user_attrs.get("val_accuracy", -1.0):  # it leads outright
                 return not refit_follows
-            return _ahead_at_same_epoch(complete, accuracy, epochs)
+            return _ahead_at_same_epoch(best, accuracy, epochs)
 
         return goes_on
 
@@ -437,21 +451,9 @@ class Objective:
         self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
 
 
-def _best_complete(complete: Sequence[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
-    """The complete trial with the highest validation accuracy (None: there is none)."""
-    return max(complete, key=lambda t: t.user_attrs.get("val_accuracy", -1.0), default=None)
-
-
-def _leads(complete: Sequence[optuna.trial.FrozenTrial], accuracy: float) -> bool:
-    """Whether ``accuracy`` is ahead of every complete trial's validation accuracy."""
-    best = _best_complete(complete)
-    return best is None or accuracy > best.user_attrs.get("val_accuracy", -1.0)
-
-
-def _ahead_at_same_epoch(complete: Sequence[optuna.trial.FrozenTrial], accuracy: float, epochs: int) -> bool:
+def _ahead_at_same_epoch(best: optuna.trial.FrozenTrial, accuracy: float, epochs: int) -> bool:
     """Whether ``accuracy``, a trial's best after ``epochs`` epochs, is ahead of the best complete
     trial's best after as many, that trial having trained more (its reports: one per epoch)."""
-    best = _best_complete(complete)
-    if best is None or len(best.intermediate_values) <= epochs:
+    if len(best.intermediate_values) <= epochs:
         return False
     return accuracy > max((v for step, v in best.intermediate_values.items() if step < epochs), default=math.inf)

@@ -30,6 +30,7 @@ def test_the_training_time_is_split_between_presets_and_the_samplers_candidates(
     study.add_trials([
         _trial(0.91, 200.0, 5, preset="doc002"),
         _trial(0.92, 100.0, 3, preset="doc003"),
+        _trial(None, 0.0, 0, preset="doc001"),  # pruned before it trained (or still waiting): not counted
         _trial(0.93, 400.0, 6, redraws=2),
         _trial(None, 90.0, 2),
         _trial(None, 0.1, 0),  # pruned before an epoch: not counted as trained
@@ -38,7 +39,7 @@ def test_the_training_time_is_split_between_presets_and_the_samplers_candidates(
     effort = search_effort(study.get_trials())
     assert (effort.preset_trials, effort.proposed_trials, effort.rejected) == (2, 2, 3)
     assert effort.proposed_share == (400.0 + 90.0 + 0.1) / (300.0 + 490.1)
-    summary = summarize(study, family="cnn", dataset="fashion_mnist", trials_this_run=6, wall_seconds=1.0,
+    summary = summarize(study, family="cnn", dataset="fashion_mnist", trials_this_run=7, wall_seconds=1.0,
                         objectives=("accuracy",))  # fmt: skip
     line = next(x for x in summary.lines() if x.startswith("training time"))
     assert line == (

@@ -180,6 +180,12 @@ def test_a_derived_cap_never_stops_a_trial_that_leads() -> None:
     assert not budget.stopped and not budget.exceeded
 
 
+def test_a_trial_that_leads_starts_no_epoch_that_would_end_past_its_bound() -> None:
+    budget = TrialTimeBudget(seconds=0.0, first_rung=2, leads=lambda acc, epochs: True, until=0.0)
+    count = _small_fit(budget, epochs=5)
+    assert count.epochs == 2 and budget.stopped  # its first rung, then no epoch past the bound
+
+
 def test_the_search_end_stops_even_a_leading_trial() -> None:
     budget = TrialTimeBudget(seconds=0.0, deadline=time.monotonic() - 1.0, leads=lambda acc, epochs: True)
     with pytest.raises(OverBudget, match="time budget ran out before its first epoch"):

@@ -89,17 +89,19 @@ def test_only_a_leading_trial_trains_past_its_derived_cap_unless_a_refit_follows
 
 
 @pytest.mark.parametrize(
-    ("leader_curve", "epochs_run"),
-    [([0.0, 0.0, 1.0], 3), ([1.0, 1.0, 1.0], 1), ([0.0, 0.0, 0.0], 1)],
-    ids=["ahead-at-each-epoch", "behind", "ahead-outright"],
+    ("leader_curve", "epochs_run", "going_on_share"),
+    [([0.0, 0.0, 1.0], 3, 0.5), ([1.0, 1.0, 1.0], 1, 0.5), ([0.0, 0.0, 0.0], 1, 0.5), ([0.0, 0.0, 1.0], 1, 0.0)],
+    ids=["ahead-at-each-epoch", "behind", "ahead-outright", "ahead-but-no-time-to-go-on"],
 )
 def test_a_trial_ahead_of_the_leader_at_the_same_epoch_trains_as_many_epochs_as_it_did(
-    keras_home: Path, tmp_path: Path, leader_curve: list[float], epochs_run: int
+    keras_home: Path, tmp_path: Path, leader_curve: list[float], epochs_run: int, going_on_share: float
 ) -> None:
     """With a refit to follow, the cap spares a trial ahead of the best complete trial as that
     trial stood after as many epochs (it trained 3 and reached 1.0 only at its third), so the
     two are compared at equal fidelity; then it stops. A trial behind stops at its first rung, and
-    so does one ahead of the leader's best outright: the ranking is settled, the refit trains it."""
+    so does one ahead of the leader's best outright: the ranking is settled, the refit trains it.
+    Going on is bounded by a share of the search time left: with none, the trial ahead stops at
+    its first rung too."""
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
     steps = dict(enumerate(leader_curve))
     best = max(leader_curve)
@@ -108,6 +110,7 @@ def test_a_trial_ahead_of_the_leader_at_the_same_epoch_trains_as_many_epochs_as_
     objective = _objective(time.monotonic() + 600.0, first_rung=1, refit_follows=True)
     objective.max_epochs = 5
     objective.SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.0  # type: ignore[misc]  # its cap: its first rung's predicted time
+    objective.SHARE_OF_TIME_LEFT_GOING_ON = going_on_share  # type: ignore[misc]
     study.optimize(objective, n_trials=1)
     trial = study.trials[-1]
     assert trial.state == TrialState.COMPLETE and trial.user_attrs["stopped_by_time_budget"] is True
@@ -133,6 +136,8 @@ def test_with_a_refit_to_follow_a_trial_may_take_a_fifth_of_the_search_time_left
     own_refit = 0.0 if completed else 2 * per_epoch
     expected = 0.2 * (1000.0 - own_refit)
     assert expected - 5.0 < trial.user_attrs["time_cap_seconds"] <= expected + 0.1
+    bound = 0.5 * (1000.0 - own_refit)  # going on past the cap, while ahead of the leader
+    assert bound - 10.0 < trial.user_attrs["time_bound_seconds"] <= bound + 0.1
 
 
 @pytest.mark.parametrize(
