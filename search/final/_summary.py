@@ -223,8 +223,8 @@ class SearchEffort:
         share = self.proposed_share
         text = (
             f"training time: {share:.0%} on {self.proposed_trials} of the sampler's own candidates "
-            f"({self.proposed_seconds:.0f}s), {1 - share:.0%} on {self.preset_trials} presets "
-            f"({self.preset_seconds:.0f}s)"
+            f"({self.proposed_seconds:.0f}s), {1 - share:.0%} on {self.preset_trials} "
+            f"preset{'' if self.preset_trials == 1 else 's'} ({self.preset_seconds:.0f}s)"
         )
         if self.rejected:
             text += f"; {self.rejected} unbuildable or unaffordable draws rejected while sampling"

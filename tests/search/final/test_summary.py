@@ -48,6 +48,13 @@ def test_the_training_time_is_split_between_presets_and_the_samplers_candidates(
     )
 
 
+def test_one_preset_is_one_preset() -> None:
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([_trial(0.91, 200.0, 5, preset="doc002"), _trial(0.92, 100.0, 3)])
+    line = search_effort(study.get_trials()).describe()
+    assert line == "training time: 33% on 1 of the sampler's own candidates (100s), 67% on 1 preset (200s)"
+
+
 def test_a_search_without_presets_or_rejections_says_nothing_of_them() -> None:
     study = optuna.create_study(direction="maximize")
     study.add_trials([_trial(0.9, 10.0, 2), _trial(None, 5.0, 1)])
