@@ -250,8 +250,8 @@ class Objective:
     #: with a refit after the search, a trial ahead of the leader at the same epoch goes on past
     #: its cap (:meth:`_exempts_leader`), but starts no epoch that would end past this share of
     #: the search time left when it started (the share a trial has without a refit). On a slow
-    #: day (2026-12-01, fourth session: 102 s an epoch for 003, 31 s for 002), 003 went on from its 106 s cap to
-    #: 339 s, and the search ended with it: not one of the sampler's candidates trained.
+    #: day (2026-12-01, fourth session: 102 s an epoch for 003, 31 s for 002), 003 went on from
+    #: its 106 s cap to 339 s, and the search ended with it: none of the sampler's candidates trained.
     SHARE_OF_TIME_LEFT_GOING_ON = SHARE_OF_TIME_LEFT
     #: with a refit after the search, a candidate whose first rung takes more than this many
     #: times the fastest trial's must fit that rung within its share of the search time left, or
