@@ -7,10 +7,16 @@ Optuna trial of its own study (``<family>-<dataset>-kt-<tuner>``), queued with k
 values (``study.enqueue_trial`` then ``study.ask``), trained by the same :class:`~search.trials.Objective` with the
 same observers. So MLflow, optuna-dashboard, ``search.compare`` and ``search.report`` see the
 two engines' studies side by side, and the summary and the test evaluation are the same.
+
+Hyperband's promoted trials continue, as keras-tuner's own ``Hyperband`` tuner does: a trial that
+keras-tuner promotes to the next round of its bracket (``tuner/trial_id``) starts from the model
+its previous round trained (the weights of its best epoch, with the optimizer's state) at epoch
+``tuner/initial_epoch``, instead of training from scratch.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -31,7 +37,15 @@ from search.execution import (
     make_objective,
 )
 from search.final import SearchSummary
-from search.trials import Objective, ObserverGroup, OptunaArtifacts, ProgressPrinter, TrialObserver
+from search.training import Checkpoints, Resume
+from search.trials import (
+    Objective,
+    ObserverGroup,
+    OptunaArtifacts,
+    ProgressPrinter,
+    TrialObserver,
+    TrialOutcome,
+)
 from spaces import FloatParam, IntParam, Param, ParamSource, Space
 
 __all__ = ["KerasTunerParams", "run_keras_tuner"]
@@ -94,6 +108,66 @@ class _SpaceHyperModel(kt.HyperModel):
         return model
 
 
+class _RoundModels(TrialObserver):
+    """Keeps the model of each complete keras-tuner trial that Hyperband may promote (one that
+    trained fewer than ``max_epochs``), for the trial of the next round that continues it.
+
+    Args:
+        folder: where the models go, ``<keras-tuner directory>/<study>/round_models``.
+        max_epochs: a trial that trained for this many epochs is at its bracket's last round.
+    """
+
+    name = "keras-tuner round models"
+
+    def __init__(self, folder: Path, max_epochs: int) -> None:
+        self.folder, self.max_epochs = folder, max_epochs
+
+    def path(self, keras_tuner_trial: str) -> Path:
+        return self.folder / f"{keras_tuner_trial}.keras"
+
+    def history_path(self, keras_tuner_trial: str) -> Path:
+        return self.folder / f"{keras_tuner_trial}.json"
+
+    def on_trial_end(self, outcome: TrialOutcome) -> None:
+        attrs = outcome.trial.user_attrs
+        kt_trial, epochs = attrs.get("keras_tuner_trial"), attrs.get("keras_tuner_epochs")
+        if outcome.model is None or kt_trial is None or epochs is None or int(epochs) >= self.max_epochs:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{kt_trial}.tmp.keras"
+        outcome.model.save(tmp)
+        tmp.replace(self.path(str(kt_trial)))
+        self.history_path(str(kt_trial)).write_text(
+            json.dumps({"trial": outcome.trial.number, "history": outcome.history})
+        )
+
+
+class _Continuing(Checkpoints):
+    """The checkpoints of a promoted Hyperband trial: a retry of it resumes from its own
+    checkpoints as usual; otherwise it starts from the model of the trial it continues, at
+    ``epoch`` (keras-tuner's ``tuner/initial_epoch``)."""
+
+    def __init__(self, base: Checkpoints, model_file: Path, history_file: Path, epoch: int) -> None:
+        super().__init__(base.folder)
+        self.model_file, self.history_file, self.epoch = model_file, history_file, epoch
+
+    def restore(self, trial: optuna.trial.Trial) -> Resume | None:
+        resume = super().restore(trial)
+        if resume is not None:
+            return resume
+        try:
+            import keras
+
+            keras.backend.clear_session()
+            model = keras.models.load_model(self.model_file)
+            meta = json.loads(self.history_file.read_text())
+        except Exception as exc:  # noqa: BLE001 - a missing or unreadable model: it trains from scratch
+            _log.warning("trial %d starts from scratch: the model it continues is unusable (%s)", trial.number, exc)
+            return None
+        history = {k: list(v)[: self.epoch] for k, v in (meta.get("history") or {}).items()}
+        return Resume(self.epoch, model, int(meta["trial"]), history)
+
+
 class _BudgetSpent(kt.errors.FatalError):
     """Raised before a trial starts when the invocation's trials or time are used up."""
 
@@ -115,10 +189,12 @@ class _PlatformTuner(kt.Tuner):
         clock: SearchClock,
         directory: str,
         project_name: str,
+        round_models: _RoundModels | None = None,
     ) -> None:
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name)
         self.study, self.objective = study, objective
         self.n_trials, self.clock = n_trials, clock
+        self.round_models = round_models
         self.started = 0
         self.progress = ProgressPrinter()
 
@@ -136,8 +212,20 @@ class _PlatformTuner(kt.Tuner):
         attrs: dict[str, Any] = {"engine": "keras-tuner", "keras_tuner_trial": str(trial.trial_id)}
         if "tuner/epochs" in hp.values:  # Hyperband's bracket: this trial's epochs
             attrs["keras_tuner_epochs"] = epochs
-        optuna_trial = self._ask(values, attrs)
         objective = replace(self.objective, max_epochs=min(epochs, self.objective.max_epochs))
+        continues = str(hp.values.get("tuner/trial_id", "")) or None
+        if continues is not None and self.round_models is not None and self.objective.checkpoints is not None:
+            attrs["keras_tuner_continues"] = continues  # the trial of the previous round it goes on from
+            objective = replace(
+                objective,
+                checkpoints=_Continuing(
+                    self.objective.checkpoints,
+                    self.round_models.path(continues),
+                    self.round_models.history_path(continues),
+                    int(hp.values.get("tuner/initial_epoch", 0)),
+                ),
+            )
+        optuna_trial = self._ask(values, attrs)
         try:
             value = objective(optuna_trial)
         except optuna.TrialPruned:
@@ -203,13 +291,15 @@ def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
 def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = None) -> SearchSummary:
     """Run one invocation with keras-tuner choosing the values; summarise it like the Optuna engine."""
     s, study = prepared.settings, prepared.study
-    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or [])])
+    directory = Path(s.artifacts).parent / "keras-tuner"
+    round_models = _RoundModels(directory / study.study_name / "round_models", s.max_epochs)
+    extra = [round_models] if s.tuner == "hyperband" else []
+    group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or []), *extra])
     enqueue_and_announce(prepared, searcher=f"keras-tuner {s.tuner}")
     clock = make_clock(prepared)
     objective = make_objective(prepared, group, clock, prune=False)  # keras-tuner's Hyperband stops trials itself
     data = prepared.data
     hypermodel = _SpaceHyperModel(prepared.space, data.x_train.shape[1:], data.num_classes)
-    directory = Path(s.artifacts).parent / "keras-tuner"
     tuner = _PlatformTuner(
         _oracle(s.tuner, s.max_epochs, s.seed),
         hypermodel,
@@ -219,6 +309,7 @@ def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = 
         clock=clock,
         directory=str(directory),
         project_name=study.study_name,
+        round_models=round_models if s.tuner == "hyperband" else None,
     )
     if s.n_trials is not None:
         # the oracle reloaded the trials of earlier invocations: this one may start n_trials more

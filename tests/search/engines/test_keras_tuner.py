@@ -104,3 +104,28 @@ def test_the_same_command_resumes_keras_tuners_search(keras_home: Path, tmp_path
     trials = study.get_trials()
     assert [t.state.is_finished() for t in trials] == [True, True]
     assert len({t.user_attrs["keras_tuner_trial"] for t in trials}) == 2  # two keras-tuner trials, not one twice
+
+
+def test_a_promoted_hyperband_trial_continues_from_its_previous_round(keras_home: Path, tmp_path: Path) -> None:
+    """keras-tuner's Hyperband promotes a trial to the next round of its bracket with
+    ``tuner/trial_id`` and ``tuner/initial_epoch``: the promoted trial starts from the model its
+    previous round trained, at that epoch, as keras-tuner's own Hyperband tuner does."""
+    args = _args(tmp_path, "hyperband", "--n-trials", "4", "--max-epochs", "3", "--no-mlflow", "--no-test")
+    assert run.main(args) == 0
+    study = optuna.load_study(study_name="lenet-fashion_mnist-kt-hyperband", storage=f"sqlite:///{tmp_path}/optuna.db")
+    trials = study.get_trials()
+    by_kt = {t.user_attrs["keras_tuner_trial"]: t for t in trials}
+    promoted = [t for t in trials if "keras_tuner_continues" in t.user_attrs]
+    assert promoted, [t.user_attrs for t in trials]  # max_epochs 3, factor 3: 3 trials of 1 epoch, then 1 of 3
+    for t in promoted:
+        source = by_kt[t.user_attrs["keras_tuner_continues"]]
+        assert source.user_attrs["keras_tuner_epochs"] < t.user_attrs["keras_tuner_epochs"]
+        assert t.params == source.params  # the same configuration, trained further
+        if source.state != TrialState.COMPLETE:
+            continue  # nothing to continue from: it trained from scratch
+        initial = source.user_attrs["epochs_run"]  # keras-tuner's tuner/initial_epoch: the previous round's epochs
+        assert t.user_attrs["resumed_from_trial"] == source.number
+        assert t.user_attrs["resumed_from_epoch"] == initial
+        # it trains only the epochs from tuner/initial_epoch to its round's, not all of them again
+        assert t.user_attrs["epochs_run"] == min(t.user_attrs["keras_tuner_epochs"], t.params["epochs"]) - initial
+        assert len(t.user_attrs["history"]["val_accuracy"]) == t.user_attrs["epochs_run"]
