@@ -36,6 +36,7 @@ import argparse
 import json
 import logging
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -44,17 +45,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search.core import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
-import optuna  # noqa: E402
-from optuna.trial import TrialState  # noqa: E402
+import optuna
+from optuna.trial import TrialState
 
-from search import run  # noqa: E402
-from search.core import setup_logging  # noqa: E402
-from search.final import search_effort  # noqa: E402
-from search.training import device_description  # noqa: E402
+from search import run
+from search.core import setup_logging
+from search.final import search_effort
+from search.training import device_description
 
 _log = logging.getLogger("search.benchmarks")
 
@@ -314,11 +315,15 @@ def report(results: list[dict[str, Any]], families: list[str], methods: list[str
                 if not seeds:
                     continue
                 ahead = _ahead(by, family, a, b, seeds, lambda r: (r["curve"][-1][1] if r["curve"] else None))
-                faster = _ahead(by, family, a, b, seeds, lambda r: _neg(time_to(r["curve"], middle)))
+                faster = _ahead(
+                    by, family, a, b, seeds, _time_score(middle), accuracy=False
+                )
                 _log.info(
-                    "%s: %s vs %s over %d paired seeds: best at budget %d-%d (%s), time to %.2f %d-%d (%s)",
-                    family, a, b, len(seeds), ahead[a], ahead[b], _verdict(ahead, a, b, len(seeds)),
-                    middle, faster[a], faster[b], _verdict(faster, a, b, len(seeds)),
+                    "%s: %s vs %s over %d paired seeds: best at budget %d-%d, %d ties, %d ended early (%s);"
+                    " time to %.2f %d-%d (%s)",
+                    family, a, b, len(seeds), ahead[a], ahead[b], ahead["ties"], ahead["ended early"],
+                    _verdict(ahead, a, b, len(seeds)), middle, faster[a], faster[b],
+                    _verdict(faster, a, b, len(seeds)),
                 )  # fmt: skip
 
 
@@ -326,25 +331,68 @@ def _neg(x: float | None) -> float | None:
     return None if x is None else -x
 
 
-def _ahead(by: dict, family: str, a: str, b: str, seeds: list[int], score: Any) -> dict[str, int]:
-    """Per method, in how many of ``seeds`` its score was strictly ahead (None is last)."""
-    wins = {a: 0, b: 0}
+def _val_images(run: dict[str, Any]) -> int:
+    """The validation images a run's accuracies are shares of: recorded, else from its setting
+    (``90s-10000img-6ep``: a 10 % split of 10,000 images)."""
+    if run.get("val_images"):
+        return int(run["val_images"])
+    match = re.search(r"(\d+)img", str(run.get("setting", "")))
+    return max(1, round(0.1 * int(match.group(1)))) if match else 10_000
+
+
+def _ahead(by: dict, family: str, a: str, b: str, seeds: list[int], score: Any, *, accuracy: bool = True) -> dict[str, Any]:
+    """Per method, in how many of ``seeds`` its score was strictly ahead; ``ties`` and the seeds
+    where a run ``ended early`` (no score: no complete trial) are counted apart, never as a loss.
+    Accuracies are compared as counts of validation images (an accuracy stored as float32 and the
+    same one as a decimal are a tie, not a win)."""
+    wins: dict[str, Any] = {a: 0, b: 0, "ties": 0, "ended early": 0}
     for s in seeds:
-        x, y = score(by[family, a, s]), score(by[family, b, s])
-        x, y = (float("-inf") if x is None else x), (float("-inf") if y is None else y)
-        if x != y:
+        ra, rb = by[family, a, s], by[family, b, s]
+        x, y = score(ra), score(rb)
+        if x is None or y is None:
+            wins["ended early"] += 1
+            continue
+        if accuracy:
+            x, y = round(x * _val_images(ra)), round(y * _val_images(rb))
+        if x == y:
+            wins["ties"] += 1
+        else:
             wins[a if x > y else b] += 1
     return wins
 
 
-def _verdict(wins: dict[str, int], a: str, b: str, n: int) -> str:
-    """"A beats B" only when A is ahead in at least 80 % of the paired seeds (4 of 5)."""
-    need = -(-4 * n // 5)
-    if wins[a] >= need:
-        return f"{a} beats {b}"
-    if wins[b] >= need:
-        return f"{b} beats {a}"
-    return "no verdict"
+def _time_score(target: float) -> Any:
+    """Minus the time a run took to reach ``target`` (never: minus infinity; no curve: None)."""
+
+    def score(run: dict[str, Any]) -> float | None:
+        if not run["curve"]:
+            return None
+        t = time_to(run["curve"], target)
+        return float("-inf") if t is None else -t
+
+    return score
+
+
+def _sign_test(wins: dict[str, Any], a: str, b: str) -> float:
+    """The two-sided sign test's p-value of the paired wins (ties and early ends left out)."""
+    from scipy.stats import binomtest
+
+    n = wins[a] + wins[b]
+    return 1.0 if n == 0 else float(binomtest(wins[a], n, 0.5).pvalue)
+
+
+#: a verdict needs the paired sign test below this p-value: with 5 seeds even 5-0 is p=0.0625,
+#: which could be a coincidence, so 5 seeds give no verdict
+SIGNIFICANCE = 0.05
+
+
+def _verdict(wins: dict[str, Any], a: str, b: str, n: int) -> str:
+    """"A beats B" only when the paired sign test says it is no coincidence (p below
+    :data:`SIGNIFICANCE`); otherwise who was ahead, and that it is not significant."""
+    p = _sign_test(wins, a, b)
+    if p < SIGNIFICANCE and wins[a] != wins[b]:
+        return f"{a if wins[a] > wins[b] else b} beats {b if wins[a] > wins[b] else a}, sign test p={p:.3f}"
+    return f"no verdict, sign test p={p:.3f}"
 
 
 def _write_figure(results: list[dict[str, Any]], families: list[str], methods: list[str], path: Path) -> None:

@@ -17,7 +17,7 @@ __all__ = ["PRUNERS", "make_pruner"]
 #: what Hyperband does to the sampler: alone, Optuna's Hyperband makes every sampler see only the
 #: trials of the bracket a new trial falls in, so TPE's 8 start-up trials become 8 per bracket
 #: (24 with 10 epochs), and a search of tens of trials hardly leaves random sampling (measured on
-#: ``lenet``: 18 of 25 trials were random draws; docs/benchmarks.md). Wrapped, it prunes by its
+#: ``lenet``: 18 of 25 trials were random draws; docs/history.md). Wrapped, it prunes by its
 #: brackets and the sampler learns from every trial, pruned ones ranked by the epoch they reached,
 #: as BOHB's model and Ray Tune's Hyperband with a searcher do. Each factory takes the maximum
 #: epochs, the number of validation images and the number of classes.
