@@ -378,7 +378,12 @@ class MlflowServer:
             for line in Path(self._log_file.name).read_text(errors="replace").splitlines()
             if line.strip() and not line.startswith((" ", "\t"))
         ]
-        errors = [line for line in lines if "Error" in line or "error" in line]
+        # SQLAlchemy ends its errors with "(Background on this error at: https://sqlalche.me/...)",
+        # a link, not the reason: the reason is the error line before it
+        errors = [
+            line for line in lines
+            if ("Error" in line or "error" in line) and not line.startswith("(Background on this error")
+        ]  # fmt: skip
         return (errors or lines or [""])[-1]
 
     def failure(self) -> str | None:

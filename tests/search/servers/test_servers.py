@@ -251,6 +251,7 @@ def test_mlflow_server_that_exits_before_answering_is_a_serve_error(tmp_path: Pa
     with pytest.raises(ServeError, match=r"^mlflow server exited with code [1-9]\d*(: |$)") as error:
         server.start()
     assert "\n" not in str(error.value)
+    assert "not a database" in str(error.value) and "sqlalche.me" not in str(error.value)  # the reason, not a link
     server.stop()
 
 
