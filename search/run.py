@@ -13,8 +13,6 @@ from collections.abc import Sequence
 
 from search.cli import ArgumentParser, duration, fraction
 from search.core import (
-    DEFAULT_OPTUNA_ARTIFACTS,
-    DEFAULT_STORAGE,
     ENGINES,
     PRUNER_NAMES,
     SAMPLER_NAMES,
@@ -22,7 +20,10 @@ from search.core import (
     TUNER_NAMES,
     SearchSettings,
     UsageError,
+    check_cv,
     exit_on_usage_error,
+    field_default,
+    resolve_n_trials,
     setup_logging,
     start_tensorflow,
 )
@@ -38,7 +39,8 @@ FAMILY_NAMES = ("cnn", "lenet", "resnet", "rnn", "cifar_cnn")
 
 
 def build_parser() -> ArgumentParser:
-    """The command line of ``search.run``."""
+    """The command line of ``search.run``; each default is :class:`SearchSettings`' own."""
+    d = field_default
     p = ArgumentParser(
         prog="python -m search.run",
         description="Search hyperparameters of a Keras model family with Optuna; "
@@ -50,34 +52,34 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--show-space", action="store_true", help="print the space's parameters, ranges and presets, then exit")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="fashion_mnist (default), mnist, cifar10, a .npz file or an image folder")
-    g.add_argument("--val-fraction", type=float, default=0.1, help="stratified validation share of the training set (default 0.1)")
+    g.add_argument("--val-fraction", type=float, default=d("val_fraction"), help="stratified validation share of the training set (default %(default)s)")
     g.add_argument("--limit", type=int, help="train on a stratified subset of this many images (quick runs)")
     g = p.add_argument_group("search")
-    g.add_argument("--n-trials", type=int, help="trials to run in this invocation, over all its workers (default 20; with --timeout, none)")
+    g.add_argument("--n-trials", type=int, help=f"trials to run in this invocation, over all its workers (default {d('n_trials')}; with --timeout, none)")
     g.add_argument("--study-trials", type=int, metavar="N", help="run until the whole study has N trials, whoever runs them (several machines)")
     g.add_argument("--timeout", type=duration, help="the invocation's time budget: 600, 20m, 2h; no trial starts or trains past it (with --refit, the refit fits in it too)")
     g.add_argument("--trial-timeout", type=duration, help="stop every trial still training after this long (default: none; a trial that does not lead may use, past its first rung, half the search time left when it started)")
-    g.add_argument("--max-epochs", type=int, default=10, help="cap on every trial's epochs; Hyperband's maximum (default 10)")
-    g.add_argument("--engine", choices=ENGINES, default="optuna", help="who chooses the trials (default optuna)")
-    g.add_argument("--tuner", choices=TUNER_NAMES, default="hyperband", help="keras-tuner's algorithm with --engine keras-tuner (default hyperband)")
-    g.add_argument("--sampler", choices=SAMPLER_NAMES, default="prior", help="default prior: draws around the documents' presets and the best trials so far, a third globally by multivariate TPE (PriorBand-like); tpe ignores the presets")
-    g.add_argument("--pruner", choices=PRUNER_NAMES, default="successive-halving", help="default successive-halving (asynchronous, one bracket)")
-    g.add_argument("--first-epoch-fraction", type=fraction, default=0.25, metavar="F", help="with a pruner, each trial's first epoch trains on this stratified share of the training images (at least 5,000; every image below 10,000), the later epochs on all, so the first comparison costs less (default 0.25; 1: off)")
-    g.add_argument("--objectives", default="accuracy", help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
+    g.add_argument("--max-epochs", type=int, default=d("max_epochs"), help="cap on every trial's epochs; Hyperband's maximum (default %(default)s)")
+    g.add_argument("--engine", choices=ENGINES, default=d("engine"), help="who chooses the trials (default %(default)s)")
+    g.add_argument("--tuner", choices=TUNER_NAMES, default=d("tuner"), help="keras-tuner's algorithm with --engine keras-tuner (default %(default)s)")
+    g.add_argument("--sampler", choices=SAMPLER_NAMES, default=d("sampler"), help="default %(default)s: draws around the documents' presets and the best trials so far, a third globally by multivariate TPE (PriorBand-like); tpe ignores the presets")
+    g.add_argument("--pruner", choices=PRUNER_NAMES, default=d("pruner"), help="default %(default)s (asynchronous, one bracket)")
+    g.add_argument("--first-epoch-fraction", type=fraction, default=d("first_epoch_fraction"), metavar="F", help="with a pruner, each trial's first epoch trains on this stratified share of the training images (at least 5,000; every image below 10,000), the later epochs on all, so the first comparison costs less (default %(default)s; 1: off)")
+    g.add_argument("--objectives", default=",".join(d("objectives")), help="accuracy (default), accuracy,time or accuracy,params (Pareto front)")
     g.add_argument("--seed", type=int, help="seed of the sampler, the data split, and each trial's initial weights and data order (trial N: seed + N)")
     g.add_argument("--refit", action="store_true", help="train the best configuration again on training + validation images for its best epoch count; that is the final model")
-    g.add_argument("--ensemble", type=int, default=1, metavar="N", help="the final model averages the predictions of up to N picks of the best trials' models, chosen on validation images (default 1: the best model alone)")
-    g.add_argument("--cv", type=cv_option, default="auto", metavar="{auto,off,K}", help="choose the best configuration by K-fold cross-validation of the trials within two standard errors of the best: auto (default) with 5 folds when the validation split has under 2,000 images, off, or K folds always")
+    g.add_argument("--ensemble", type=int, default=d("ensemble"), metavar="N", help="the final model averages the predictions of up to N picks of the best trials' models, chosen on validation images (default %(default)s: the best model alone)")
+    g.add_argument("--cv", default=d("cv"), metavar="{auto,off,K}", help="choose the best configuration by K-fold cross-validation of the trials within two standard errors of the best: auto (default) with 5 folds when the validation split has under 2,000 images, off, or K folds always")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
     g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
     g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
     g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: the cores shared by the workers)")
-    g.add_argument("--workers", type=int, default=1, help="worker processes on this machine, all on the same study (default 1)")
+    g.add_argument("--workers", type=int, default=d("workers"), help="worker processes on this machine, all on the same study (default %(default)s)")
     g.add_argument("--gpus", action="store_true", help="give each worker its own GPU (CUDA_VISIBLE_DEVICES)")
     g = p.add_argument_group("storage and tracking")
-    g.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    g.add_argument("--storage", default=d("storage"), help="Optuna storage URL (default %(default)s)")
     g.add_argument("--study-name", help="default: FAMILY-DATASET (with keras-tuner: FAMILY-DATASET-kt-TUNER)")
-    g.add_argument("--artifacts", default=DEFAULT_OPTUNA_ARTIFACTS, help=f"folder for the best models (default {DEFAULT_OPTUNA_ARTIFACTS})")
+    g.add_argument("--artifacts", default=d("artifacts"), help="folder for the best models (default %(default)s)")
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     g.add_argument("--no-test", action="store_true", help="skip the final test-set evaluation of the best configuration")
@@ -86,33 +88,23 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def cv_option(text: str) -> int | str:
-    """``--cv``: ``auto``, ``off`` or a number of folds (2 or more)."""
-    if text in ("auto", "off"):
-        return text
-    if not text.isdigit() or int(text) < 2:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r} (use auto, off or a number of folds, 2 or more)")
-    return int(text)
-
-
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     """Turn parsed arguments into :class:`SearchSettings`: an option sets the field of its own
     name; the few that differ are named here.
 
     Raises:
-        UsageError: both ``--n-trials`` and ``--study-trials``.
+        UsageError: both ``--n-trials`` and ``--study-trials``; a ``--cv`` that is not auto, off
+            or a number of folds.
     """
-    n_trials = args.n_trials
-    if args.study_trials is not None and n_trials is not None:
+    if args.study_trials is not None and args.n_trials is not None:
         raise UsageError("give --n-trials (this invocation) or --study-trials (the whole study), not both")
-    if n_trials is None and args.timeout is None and args.study_trials is None:
-        n_trials = 20
     same = {f.name: getattr(args, f.name) for f in dataclasses.fields(SearchSettings) if hasattr(args, f.name)}
     return SearchSettings(
         **{
             **same,
             "family": args.space or args.study,
-            "n_trials": n_trials,
+            "n_trials": resolve_n_trials(args.n_trials, args.timeout, args.study_trials),
+            "cv": check_cv(args.cv),
             "objectives": tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
             "evaluate": not args.no_test,
             "track": not args.no_mlflow,

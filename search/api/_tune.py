@@ -17,10 +17,10 @@ import optuna
 
 from search.cli import duration
 from search.core import (
-    DEFAULT_OPTUNA_ARTIFACTS,
-    DEFAULT_STORAGE,
     SearchSettings,
     UsageError,
+    field_default,
+    resolve_n_trials,
     setup_logging,
     start_tensorflow,
 )
@@ -91,11 +91,11 @@ def tune(
     *,
     timeout: float | str | None = None,
     n_trials: int | None = None,
-    storage: str = DEFAULT_STORAGE,
+    storage: str = field_default("storage"),
     tracking_uri: str | None = None,
     study_name: str | None = None,
-    artifacts: str = DEFAULT_OPTUNA_ARTIFACTS,
-    verbose: bool = False,
+    artifacts: str = field_default("artifacts"),
+    verbose: bool = field_default("verbose"),
     **options: Any,
 ) -> TuneResult:
     """Search a space's hyperparameters and return the study, the best parameters and the final model.
@@ -148,8 +148,6 @@ def tune(
     dataset, data_object = _data(data)
     if isinstance(timeout, str):
         timeout = duration(timeout)
-    if n_trials is None and timeout is None and options.get("study_trials") is None:
-        n_trials = 20
     if isinstance(options.get("objectives"), str):
         options["objectives"] = tuple(o.strip() for o in options["objectives"].split(","))
     settings = SearchSettings(
@@ -158,7 +156,7 @@ def tune(
         study_name=study_name,
         storage=storage,
         artifacts=artifacts,
-        n_trials=n_trials,
+        n_trials=resolve_n_trials(n_trials, timeout, options.get("study_trials")),
         timeout=timeout,
         tracking_uri=tracking_uri,
         verbose=verbose,

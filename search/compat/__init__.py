@@ -3,6 +3,7 @@ one of those libraries changes (each module says which versions it was checked a
 
 from search.compat._keras import keras_tuner_debug, load_cifar_batch
 from search.compat._optuna import (
+    cached_trials,
     claim_waiting_trial,
     first_heartbeat,
     heartbeat_thread,
@@ -11,6 +12,7 @@ from search.compat._optuna import (
 )
 
 __all__ = [
+    "cached_trials",
     "claim_waiting_trial",
     "first_heartbeat",
     "heartbeat_thread",

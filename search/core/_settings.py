@@ -6,9 +6,12 @@ user's choice and lives with the processes (:mod:`search.execution`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from search.core._errors import UsageError
 from search.core._paths import DEFAULT_OPTUNA_ARTIFACTS, DEFAULT_STORAGE
 
 __all__ = [
@@ -19,6 +22,9 @@ __all__ = [
     "SAMPLER_NAMES",
     "TUNER_NAMES",
     "SearchSettings",
+    "check_cv",
+    "field_default",
+    "resolve_n_trials",
     "study_name",
 ]
 
@@ -50,7 +56,7 @@ class SearchSettings:
     study_name: str | None = None  # None: "<family>-<dataset>"
     storage: str = DEFAULT_STORAGE
     artifacts: str = DEFAULT_OPTUNA_ARTIFACTS  # Optuna artifact store: the best models
-    n_trials: int | None = 20
+    n_trials: int | None = 20  # None: until --timeout or --study-trials (see resolve_n_trials)
     timeout: float | None = None  # seconds
     trial_timeout: float | None = None  # per trial, seconds; None: derived from each trial's pace and the time left
     max_epochs: int = 10
@@ -98,3 +104,44 @@ class SearchSettings:
         from spaces import get_space  # a user's space is named by its module: load it
 
         return study_name(get_space(self.family).name, self.dataset_name, self.engine, self.tuner)
+
+
+def field_default(name: str) -> Any:
+    """The default of :class:`SearchSettings`' field ``name``: each default is written there
+    alone, and ``search.run``'s options and :func:`search.tune`'s keywords take theirs from it.
+
+    Raises:
+        KeyError: no such field, or a field without a default (``family``).
+    """
+    for f in dataclasses.fields(SearchSettings):
+        if f.name == name and f.default is not dataclasses.MISSING:
+            return f.default
+    raise KeyError(f"SearchSettings has no field {name!r} with a default")
+
+
+def resolve_n_trials(n_trials: int | None, timeout: float | None, study_trials: int | None) -> int | None:
+    """The trials an invocation runs: ``n_trials`` when given; else the default of
+    :attr:`SearchSettings.n_trials` (20) unless ``timeout`` or ``study_trials`` bounds the
+    invocation instead (then None: no count of its own)."""
+    if n_trials is None and timeout is None and study_trials is None:
+        return field_default("n_trials")
+    return n_trials
+
+
+def check_cv(cv: int | str) -> int | str:
+    """``--cv`` as the search uses it: ``"auto"``, ``"off"`` or a number of folds, 2 or more (a
+    whole number given as text, as on the command line, becomes an ``int``).
+
+    Raises:
+        UsageError: anything else (one line naming the value).
+    """
+    if cv in ("auto", "off"):
+        return cv
+    folds: int | None = None
+    if isinstance(cv, int) and not isinstance(cv, bool):
+        folds = cv
+    elif isinstance(cv, str) and cv.isascii() and cv.isdigit():
+        folds = int(cv)
+    if folds is None or folds < 2:
+        raise UsageError(f"--cv must be auto, off or a number of folds (2 or more), not {cv}")
+    return folds

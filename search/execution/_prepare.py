@@ -21,13 +21,13 @@ from search.core import (
     SearchSettings,
     StorageError,
     UsageError,
+    check_cv,
     grace_seconds,
     heartbeat_seconds,
     redact,
     study_name,
 )
 from search.data import DataError, Dataset, load_dataset
-from search.final import check_cv
 from search.pruners import PRUNERS, make_pruner
 from search.samplers import SAMPLERS, make_sampler
 from search.storages import open_storage, open_study
@@ -131,10 +131,7 @@ def _check_numbers(s: SearchSettings) -> None:
         raise UsageError(f"--ensemble must be a positive whole number, not {s.ensemble}")
     if s.ensemble > 1 and len(s.objectives) > 1:
         raise UsageError("--ensemble averages the most accurate models: it needs --objectives accuracy")
-    try:
-        check_cv(s.cv)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    check_cv(s.cv)
     if s.threads is not None and s.threads < 1:
         raise UsageError(f"--threads must be a positive whole number, not {s.threads}")
     unknown = [o for o in s.objectives if o not in OBJECTIVES]

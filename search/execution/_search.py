@@ -201,10 +201,12 @@ def make_objective(
     sampler = prepared.study.sampler
     if isinstance(sampler, PriorSampler):  # it draws again rather than start a trial pruned at once
         data = prepared.data
-        sampler.search_space = space_distributions(prepared.space)
-        sampler.feasible = buildable(
-            prepared.space, data.input_shape, data.num_classes,
-            affordable=functools.partial(objective.affordable, prepared.study),
+        prepared.study.sampler = sampler.checking(
+            buildable(
+                prepared.space, data.input_shape, data.num_classes,
+                affordable=functools.partial(objective.affordable, prepared.study),
+            ),
+            space_distributions(prepared.space),
         )  # fmt: skip
     return objective
 

@@ -37,6 +37,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import StratifiedKFold
 
+from search.core import check_cv
 from search.data import Dataset
 from search.final._refit import MAX_REFIT_SHARE, SAFETY, plan_refit
 from search.training import fit_candidate, prepare_model
@@ -49,7 +50,6 @@ __all__ = [
     "SMALL_VALIDATION",
     "FinalistScore",
     "ModelChoice",
-    "check_cv",
     "choose_model",
     "crossval_reserve",
     "crossvalidate",
@@ -83,17 +83,13 @@ P_THRESHOLD = 0.1
 MODEL_CHOICE_ATTR = "model_choice"
 
 
-def check_cv(cv: int | str) -> None:
-    """Raise ValueError unless ``cv`` is ``"auto"``, ``"off"`` or a number of folds (2 or more)."""
-    if cv in ("auto", "off"):
-        return
-    if isinstance(cv, bool) or not isinstance(cv, int | str) or not str(cv).isdigit() or int(cv) < 2:
-        raise ValueError(f"--cv must be auto, off or a number of folds (2 or more), not {cv}")
-
-
 def cv_folds(cv: int | str, validation_images: int) -> int | None:
-    """The folds ``--cv`` asks for with this many validation images (None: choose on validation)."""
-    check_cv(cv)
+    """The folds ``--cv`` asks for with this many validation images (None: choose on validation).
+
+    Raises:
+        UsageError: ``cv`` is not auto, off or a number of folds (:func:`~search.core.check_cv`).
+    """
+    cv = check_cv(cv)
     if cv == "off":
         return None
     if cv == "auto":

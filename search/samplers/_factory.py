@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 
 from search.samplers._prior import PriorSampler
 
@@ -34,6 +35,7 @@ def make_sampler(
     seed: int | None,
     priors: Sequence[Mapping[str, Any]] = (),
     feasible: Callable[[Mapping[str, Any]], bool] | None = None,
+    search_space: Mapping[str, BaseDistribution] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler called ``name`` (see :data:`SAMPLERS`).
 
@@ -43,9 +45,11 @@ def make_sampler(
         priors: the presets' parameter dicts, for ``prior`` (the other samplers ignore them).
         feasible: whether a point can be built, for ``prior``, which draws again rather than
             start a trial that cannot be built (the other samplers ignore it).
+        search_space: the parameters the space can declare, which ``prior`` draws and checks
+            together (the other samplers ignore it).
     """
     if name == "prior":
-        return PriorSampler(priors, seed=seed, feasible=feasible)
+        return PriorSampler(priors, seed=seed, feasible=feasible, search_space=search_space)
     if name == "gp":
         try:
             import torch  # noqa: F401

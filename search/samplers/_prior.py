@@ -73,6 +73,7 @@ them.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -90,7 +91,7 @@ from optuna.distributions import (
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from search.compat import storage_of, trial_id
+from search.compat import cached_trials, storage_of, trial_id
 
 __all__ = ["CENTRE_KEY", "MODES", "MODE_KEY", "REDRAWS_KEY", "PriorSampler"]
 
@@ -146,9 +147,10 @@ class PriorSampler(optuna.samplers.BaseSampler):
         feasible: given a trial's parameters drawn together, whether the point can be built and
             trained (it may be given parameters the point does not use, and lack some that no
             trial has declared yet); rejected points are drawn again. None: every point is
-            accepted. Also an attribute, to set once the checks exist (they need the objective).
+            accepted. A search's check needs its objective, made after the study: see
+            :meth:`checking`.
         search_space: the parameters the space can declare, drawn together with those the
-            study's trials declared (with ``feasible`` only). Also an attribute.
+            study's trials declared (with ``feasible`` only).
         max_redraws: rejected draws after which the last one stands.
     """
 
@@ -225,10 +227,39 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self._min_evidence = min_evidence
         self._min_prior_share = min_prior_share if self._priors else 0.0
         self._plans: dict[int, _Plan] = {}  # by trial id, until the trial finishes
-        self.feasible = feasible
-        self.search_space = dict(search_space or {})
+        self._feasible = feasible
+        self._search_space = dict(search_space or {})
         self._max_redraws = max_redraws
         self._joint: set[int] = set()  # trials whose parameters are drawn together (by id)
+
+    @property
+    def feasible(self) -> Callable[[Mapping[str, Any]], bool] | None:
+        """The check of each point drawn together (None: every point is accepted)."""
+        return self._feasible
+
+    @property
+    def search_space(self) -> dict[str, BaseDistribution]:
+        """The parameters drawn together with those the study's trials declared."""
+        return dict(self._search_space)
+
+    def checking(
+        self,
+        feasible: Callable[[Mapping[str, Any]], bool] | None,
+        search_space: Mapping[str, BaseDistribution] | None = None,
+    ) -> PriorSampler:
+        """This sampler with ``feasible`` and ``search_space`` in place of its own: the same
+        presets and settings, and the same random state and base sampler (shared, not copied: the
+        new sampler draws what this one would have drawn next, and a :meth:`reseed_rng` of this
+        one holds for it). A search opens its study with a sampler before there is an objective,
+        whose affordability check ``feasible`` includes; once there is, the study samples with
+        the sampler this returns. This one is left as it was.
+        """
+        twin = copy.copy(self)
+        twin._feasible = feasible
+        twin._search_space = dict(search_space or {})
+        twin._plans = dict(self._plans)
+        twin._joint = set(self._joint)
+        return twin
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -244,8 +275,8 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         mode = self._plan(study, trial).mode
-        if self.feasible is not None and mode != "enqueued":
-            joint = _declared(study, self.search_space)
+        if self._feasible is not None and mode != "enqueued":
+            joint = _declared(study, self._search_space)
             if joint:
                 self._joint.add(trial_id(trial))
                 return joint
@@ -260,11 +291,11 @@ class PriorSampler(optuna.samplers.BaseSampler):
             return {}
         if trial_id(trial) not in self._joint:
             return self._base.sample_relative(study, trial, search_space)
-        assert self.feasible is not None
+        assert self._feasible is not None
         plan = self._plan(study, trial)
         for redraws in range(self._max_redraws + 1):
             params = self._draw_together(study, trial, plan, search_space)
-            if _accepts(self.feasible, params):
+            if _accepts(self._feasible, params):
                 break
         if redraws:
             storage_of(study).set_trial_system_attr(trial_id(trial), REDRAWS_KEY, redraws)
@@ -450,9 +481,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         weights = [1.0] * len(self._priors)
         for rank, i in enumerate(order):
             weights[i] = 2.0 ** (1 - rank)
-        for trial in study._get_trials(
-            deepcopy=False, states=(TrialState.PRUNED, TrialState.FAIL), use_cache=True
-        ):
+        for trial in cached_trials(study, states=(TrialState.PRUNED, TrialState.FAIL)):
             if not trial.intermediate_values:
                 for i, preset in enumerate(self._priors):
                     if i not in best_position and _matches(preset, trial.params):
@@ -469,7 +498,7 @@ def _declared(study: Study, space: Mapping[str, BaseDistribution]) -> dict[str, 
     out, to be drawn one at a time."""
     found: dict[str, BaseDistribution] = dict(space)
     several: set[str] = set()
-    for t in study._get_trials(deepcopy=False, use_cache=True):
+    for t in cached_trials(study):
         for name, dist in t.distributions.items():
             if found.setdefault(name, dist) != dist:
                 several.add(name)
@@ -496,9 +525,7 @@ def _ranked(study: Study) -> list[FrozenTrial]:
         return sorted(study.best_trials, key=lambda t: t.number)
     sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
     keyed = []
-    for t in study._get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True
-    ):
+    for t in cached_trials(study, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         if t.state == TrialState.COMPLETE and t.value is not None and not math.isnan(t.value):
             keyed.append(((0, 0.0, sign * t.value), t))
         elif t.state == TrialState.PRUNED and t.intermediate_values:

@@ -16,6 +16,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from search import run
+from search.core import UsageError
 from search.data import Dataset, dataset_from_arrays, load_dataset
 from search.final import (
     MODEL_CHOICE_ATTR,
@@ -69,7 +70,8 @@ def test_auto_cross_validates_only_small_validation_splits() -> None:
     assert cv_folds("auto", SMALL_VALIDATION) is None
     assert cv_folds("off", 30) is None
     assert cv_folds(3, 6000) == 3  # a number of folds: whatever the split's size
-    with pytest.raises(ValueError, match="--cv must be"):
+    assert cv_folds("3", 6000) == 3  # as the command line gives it
+    with pytest.raises(UsageError, match="--cv must be"):
         cv_folds(1, 30)
 
 
@@ -180,9 +182,12 @@ def test_search_run_chooses_and_evaluates_the_same_trial(keras_home: Path, tmp_p
 
 def test_the_option_takes_auto_off_or_folds() -> None:
     parser = run.build_parser()
-    assert parser.parse_args(["--study", "lenet"]).cv == "auto"
-    assert parser.parse_args(["--study", "lenet", "--cv", "off"]).cv == "off"
-    assert parser.parse_args(["--study", "lenet", "--cv", "10"]).cv == 10
-    with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(io.StringIO()):
-        parser.parse_args(["--study", "lenet", "--cv", "1"])
-    assert exit_info.value.code == 2
+
+    def cv(*args: str) -> int | str:
+        return run.settings_from_args(parser.parse_args(["--study", "lenet", *args])).cv
+
+    assert cv() == "auto"
+    assert cv("--cv", "off") == "off"
+    assert cv("--cv", "10") == 10
+    with pytest.raises(UsageError, match="--cv must be"):
+        cv("--cv", "1")

@@ -407,3 +407,34 @@ def test_a_feasibility_check_that_fails_accepts_the_point() -> None:
 
     study = optimize(PriorSampler(GOOD, seed=0, feasible=broken), 5)
     assert len(study.trials) == 5 and not any(REDRAWS_KEY in t.system_attrs for t in study.trials)
+
+
+# --- (7) built whole: its checks are given, never assigned afterwards ---------------------------
+
+
+def test_the_factory_builds_the_prior_sampler_with_its_checks() -> None:
+    from search.samplers import make_sampler
+
+    space = {"n_blocks": optuna.distributions.IntDistribution(1, 5)}
+    sampler = make_sampler("prior", 0, GOOD, few_blocks, space)
+    assert isinstance(sampler, PriorSampler)
+    assert sampler.feasible is few_blocks and sampler.search_space == space
+    with pytest.raises(AttributeError):
+        sampler.feasible = None  # type: ignore[misc]
+    study = optimize(sampler, 30)
+    assert any(REDRAWS_KEY in t.system_attrs for t in study.trials)  # its check rejected points
+    assert isinstance(make_sampler("prior", 0, GOOD), PriorSampler)
+    assert make_sampler("prior", 0, GOOD).feasible is None
+
+
+def test_a_checking_twin_draws_what_a_sampler_built_with_the_checks_draws() -> None:
+    """The search opens its study before its objective (whose affordability the check asks)
+    exists: the sampler it then samples with shares the first one's random state, so the trials
+    are those of a sampler that had the checks from the start."""
+    space = {"n_blocks": optuna.distributions.IntDistribution(1, 5)}
+    unchecked = PriorSampler(GOOD, seed=1)
+    twin = unchecked.checking(few_blocks, space)
+    assert unchecked.feasible is None and unchecked.search_space == {}  # left as it was
+    assert twin.feasible is few_blocks and twin.search_space == space
+    drawn = [t.params for t in optimize(twin, 20).trials]
+    assert drawn == [t.params for t in optimize(PriorSampler(GOOD, seed=1, feasible=few_blocks, search_space=space), 20).trials]

@@ -50,10 +50,7 @@ def test_unused_parameters_are_ignored_and_missing_ones_accepted() -> None:
 def search(seed: int, *, check: bool, whole_space: bool = False) -> tuple[optuna.Study, list[int]]:
     """30 cnn trials after the presets; a trial only builds its model (no training)."""
     feasible = buildable(CNN, (28, 28, 1), 10) if check else None
-    sampler = make_sampler("prior", seed, PRESETS, feasible)
-    if whole_space:
-        assert isinstance(sampler, PriorSampler)
-        sampler.search_space = space_distributions(CNN)
+    sampler = make_sampler("prior", seed, PRESETS, feasible, space_distributions(CNN) if whole_space else None)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     for preset in PRESETS:
         study.enqueue_trial(dict(preset))
@@ -135,9 +132,11 @@ def test_with_a_cost_check_the_prior_sampler_draws_again_rather_than_try_a_point
         for key, value in measured.items():
             first.set_user_attr(key, value)
         study.tell(first, 0.9)
-        if check:
+        if check:  # as a search does once its objective exists
             assert isinstance(sampler, PriorSampler)
-            sampler.feasible = buildable(CNN, (28, 28, 1), 10, affordable=functools.partial(objective.affordable, study))
+            study.sampler = sampler.checking(
+                buildable(CNN, (28, 28, 1), 10, affordable=functools.partial(objective.affordable, study))
+            )
         slow = []
         for _ in range(20):
             trial = study.ask()
