@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.core import SearchClock
+from search.core import SearchClock, VirtualClock
 from search.data import load_dataset
 from search.trials import Objective, ObserverGroup
 from spaces import get_space
@@ -57,3 +57,17 @@ def test_no_trial_starts_when_even_the_fastest_first_rung_would_not_fit() -> Non
     fastest[0] = 80.0  # every trial measured needs more than is left
     assert clock.search_over()
     assert clock.search_end() == pytest.approx(clock.started + 70.0)  # a trial already running may go on
+
+
+def test_a_search_clock_runs_entirely_on_a_virtual_clock() -> None:
+    virtual = VirtualClock(time=50.0)
+    reserve = [30.0]
+    clock = SearchClock(100.0, reserve=lambda: reserve[0], clock=virtual)
+    assert clock.started == 50.0 and clock.end == 150.0 and clock.search_end() == 120.0
+    virtual.advance(69.0)
+    assert clock.now() == 119.0 and not clock.search_over()
+    virtual.advance(1.0)
+    assert clock.search_over()  # at search_end: no trial starts
+    reserve[0] = 0.0  # the best trial's refit no longer needs time
+    assert not clock.search_over()
+    assert SearchClock(100.0, started=7.0, clock=virtual).end == 107.0  # a parent's start, on the same clock
