@@ -65,7 +65,7 @@ class VirtualClock:
         return self.time
 
     def advance(self, seconds: float) -> float:
-        """Move time on by ``seconds`` (not back: a monotonic clock never goes back); the new time."""
+        """Move time on by ``seconds`` (never back, like a monotonic clock); the new time."""
         if seconds < 0 or math.isnan(seconds):
             raise ValueError(f"a clock only moves forward, not by {seconds}")
         self.time += seconds
@@ -115,7 +115,8 @@ class SearchClock:
         return end - (self.reserve() if self.reserve is not None else 0.0)
 
     def last_start(self) -> float | None:
-        """``last_start``: no trial starts at or after it: the search end, less the shortest trial."""
+        """``last_start``: no trial starts at or after it: the search end, less the time the
+        shortest trial needs."""
         end = self.search_end()
         if end is None:
             return None

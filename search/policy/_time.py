@@ -45,7 +45,7 @@ class TrialTime(NamedTuple):
     """How long a trial may train, in seconds from ``trial_start``."""
 
     cap: float | None  # ``trial_cap``: past it the trial stops unless spared (None: no cap)
-    bound: float | None  # ``trial_bound``: a spared trial starts no epoch ending past it (None: none)
+    bound: float | None  # ``trial_bound``: a spared trial starts no epoch ending past it
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,8 @@ class Leader:
     """The best complete trial so far, as the rules on going on past a cap read it."""
 
     value: float  # its best validation accuracy
-    curve: Mapping[int, float] = field(default_factory=dict)  # its reports: step (0-based epoch) -> accuracy
+    #: its reports, one per epoch: step (the 0-based epoch) -> validation accuracy
+    curve: Mapping[int, float] = field(default_factory=dict)
 
     def best_within(self, epochs: int) -> float:
         """Its best accuracy after ``epochs`` epochs (inf: it reported none that early)."""
@@ -230,7 +231,9 @@ class TimePolicy:
         return self.first_rungs.get(pruner, 1) if objectives == 1 else 1
 
     @staticmethod
-    def first_rung_seconds(fastest: float | None, first_rung: int, first_epoch_share: float = 1.0) -> float:
+    def first_rung_seconds(
+        fastest: float | None, first_rung: int, first_epoch_share: float = 1.0
+    ) -> float:
         """``last-start``: the seconds the quickest trial needs to be worth starting: the fastest
         pace measured (``fastest``, seconds per epoch; None or 0: none yet, 0 s) times
         ``first_rung`` epochs, the first of them ``first_epoch_share`` of an epoch."""
@@ -294,7 +297,9 @@ class TimePolicy:
         """Whether a candidate would train if a trial started it now: :meth:`trial_time` does not
         find it too slow."""
         try:
-            self.trial_time(pace, left=left, finished=finished, user_cap=user_cap, refit_follows=refit_follows)
+            self.trial_time(
+                pace, left=left, finished=finished, user_cap=user_cap, refit_follows=refit_follows
+            )
         except TooSlow:
             return False
         return True

@@ -59,10 +59,10 @@ class Objective:
         objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
         prune: report each epoch to Optuna's pruner (single-objective studies only).
         trial_seconds: the user's cap on every trial (``--trial-timeout``): a trial still training
-            after this long stops, pruned before its first epoch (None: the cap is derived, see
-            :meth:`_cap`).
-        search_end: when the search ends (``time.monotonic``; None: never), asked as each trial
-            starts; a trial still training then stops. A candidate whose predicted epochs
+            after this long stops, pruned before its first epoch (None: the cap is derived by
+            :attr:`policy`).
+        search_end: when the search ends (``search_end``, on :attr:`clock`; None: never), asked
+            as each trial starts; a trial still training then stops. A candidate whose predicted epochs
             (:class:`~search.training.EpochCostModel`, calibrated on the study's trials) cannot
             reach its first rung before then is pruned once built, before it trains; one whose
             measured pace says the same, after its first seconds.
@@ -87,9 +87,12 @@ class Objective:
         refit_follows: the chosen configuration is trained again after the search (``--refit``),
             for the epochs it planned when its cap stopped it while improving. No trial then needs
             to train to its end in the search: a leading trial is stopped by its derived cap like
-            any other, the cap is a smaller share of the time left
-            (:attr:`SHARE_OF_TIME_LEFT_BEFORE_REFIT`), and while no trial has completed (the
-            clock keeps no refit time yet) the time left counts the trial's own refit.
+            any other, the cap is a smaller share of the time left (rule ``cap-before-refit``),
+            and while no trial has completed (the clock keeps no refit time yet) the time left
+            counts the trial's own refit.
+        policy: the time policy whose rules give each trial its cap, its bound on going on past
+            it, and decide who is too slow (:class:`~search.policy.TimePolicy`: its rule table).
+        clock: the clock ``search_end`` is on (default: the wall clock).
     """
 
     space: Space

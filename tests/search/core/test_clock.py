@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import optuna
@@ -29,20 +28,30 @@ def test_without_a_timeout_the_search_never_ends() -> None:
     assert clock.end is None and clock.search_end() is None and not clock.search_over()
 
 
+class _TickingClock(VirtualClock):
+    """Virtual time that passes as a trial trains: every reading moves it on by a second (the
+    time budget reads it a few times a batch), however loaded the machine is."""
+
+    def now(self) -> float:
+        return self.advance(1.0)
+
+
 def test_a_trial_still_training_at_the_search_end_stops_there(keras_home: Path, tmp_path: Path) -> None:
     space = get_space("lenet")
+    clock = _TickingClock()
+    start = clock.time
     objective = Objective(
         space=space,
-        data=load_dataset("fashion_mnist", limit=1000, seed=5),  # 150 epochs: tens of seconds
+        data=load_dataset("fashion_mnist", limit=1000, seed=5),
         max_epochs=150,
         observers=ObserverGroup([]),
         prune=False,
         trial_seconds=600.0,  # its own budget is far away: only the search end can stop it
-        search_end=lambda: start + 8.0,  # time for the first epoch (and its tracing) on a busy core
+        search_end=lambda: start + 300.0,  # a few epochs of readings
+        clock=clock,
     )
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/o.db", direction="maximize")
     study.enqueue_trial({**space.presets["doc000_lenet5"].params, "epochs": 150})
-    start = time.monotonic()
     study.optimize(objective, n_trials=1)
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.COMPLETE
