@@ -1,7 +1,7 @@
 """The bottom layer: errors, the user's settings, default paths, environment knobs, the clock,
 logging and TensorFlow start-up. It imports nothing else of the platform."""
 
-from search.core._clock import SearchClock
+from search.core._clock import TOO_SLOW, WALL_CLOCK, Clock, SearchClock, VirtualClock, WallClock
 from search.core._env import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_HEARTBEAT_SECONDS,
@@ -60,11 +60,16 @@ __all__ = [
     "PRUNER_NAMES",
     "SAMPLER_NAMES",
     "SUMMARY_LOGGER",
+    "TOO_SLOW",
     "TUNER_NAMES",
+    "WALL_CLOCK",
+    "Clock",
     "SearchClock",
     "SearchSettings",
     "StorageError",
     "UsageError",
+    "VirtualClock",
+    "WallClock",
     "artifact_root_for",
     "check_cv",
     "epoch_lines_after",

@@ -28,6 +28,7 @@ from search.final import (
     save_ensemble,
     summarize,
 )
+from search.policy import DEFAULT_TIME_POLICY
 from search.samplers import PriorSampler
 from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
@@ -65,10 +66,8 @@ __all__ = [
 
 _log = logging.getLogger("search")
 
-#: the epoch at which each pruner first compares a trial (Optuna's steps are 0-based epochs:
-#: successive halving and Hyperband with ``min_resource=1`` first judge step 1, the median pruner
-#: warms up for one step); a trial must be able to train this far in the time it has
-FIRST_RUNG = {"successive-halving": 2, "hyperband": 2, "median": 2, "none": 1}
+#: the time policy of every search run here (its rule table: :class:`~search.policy.TimePolicy`)
+TIME_POLICY = DEFAULT_TIME_POLICY
 
 #: epochs without a better validation accuracy after which a multi-objective trial stops
 MULTI_OBJECTIVE_PATIENCE = 2
@@ -116,7 +115,7 @@ def make_clock(prepared: Prepared) -> SearchClock:
     if len(s.objectives) == 1 and s.cv != "off":  # and time to cross-validate the finalists
         refit_seconds = reserve or (lambda: 0.0)
         reserve = lambda: _with_crossval(prepared, refit_seconds())
-    rung = FIRST_RUNG.get(s.pruner, 1) if len(s.objectives) == 1 else 1
+    rung = TIME_POLICY.first_rung(s.pruner, len(s.objectives))
     share = _first_epoch_share(prepared, _first_epoch_fraction(s, _prunes(s)))
     shortest = lambda: _fastest_first_rung(prepared.study, rung, share)
     if started is None:
@@ -161,9 +160,8 @@ def _first_epoch_share(prepared: Prepared, fraction: float | None) -> float:
 def _fastest_first_rung(study: optuna.Study, first_rung: int, first_epoch_share: float = 1.0) -> float:
     """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
     epoch, times ``first_rung`` epochs, the first of them ``first_epoch_share`` of an epoch (a
-    first epoch on a subset of the images); 0 before any trial measured its pace."""
-    fastest = fastest_pace(study.get_trials(deepcopy=False))
-    return fastest * (first_rung - 1 + first_epoch_share) if fastest else 0.0
+    first epoch on a subset of the images); 0 before any trial measured its pace (``last-start``)."""
+    return TIME_POLICY.first_rung_seconds(fastest_pace(study.get_trials(deepcopy=False)), first_rung, first_epoch_share)
 
 
 def make_objective(
@@ -188,8 +186,10 @@ def make_objective(
         objectives=s.objectives,
         prune=prune,
         trial_seconds=s.trial_timeout,  # None: each trial's cap is derived from its pace and the time left
-        first_rung=FIRST_RUNG.get(s.pruner, 1) if not multi else 1,
+        first_rung=TIME_POLICY.first_rung(s.pruner, len(s.objectives)),
         search_end=clock.search_end,
+        policy=TIME_POLICY,
+        clock=clock.clock,
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,
         jit=s.jit,
@@ -340,7 +340,7 @@ def finish_search(
             )  # fmt: skip
             summary.best = [best]
         if s.refit:
-            final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit)
+            final = refit(study, best, space, data, end=clock.end, artifact_store=store, jit=s.jit, clock=clock.clock)
         if s.ensemble > 1:
             ensemble = build_ensemble(
                 study, best, data, store, size=s.ensemble, refit_model=final.model if final else None

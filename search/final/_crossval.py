@@ -40,7 +40,8 @@ from sklearn.model_selection import StratifiedKFold
 from search.core import check_cv
 from search.data import Dataset
 from search.final._refit import MAX_REFIT_SHARE, SAFETY, plan_refit
-from search.training import fit_candidate, prepare_model
+from search.policy import DEFAULT_TIME_POLICY
+from search.training import StopAt, fit_candidate, prepare_model
 from search.trials import MODEL_ARTIFACT_ATTR
 from spaces import Space
 
@@ -153,7 +154,7 @@ def _refit_time(trials: Sequence[FrozenTrial], data: Dataset, budget: float | No
     capped as :func:`~search.final.refit_reserve` caps it."""
     plans = [plan_refit(t, data) for t in trials]
     seconds = max((p.seconds for p in plans if p is not None), default=0.0)
-    return seconds if budget is None else min(seconds, MAX_REFIT_SHARE * budget)
+    return DEFAULT_TIME_POLICY.reserve(seconds, budget)
 
 
 def crossval_reserve(
@@ -271,19 +272,6 @@ class ModelChoice:
         }
 
 
-class _Deadline(keras.callbacks.Callback):
-    """Stops training after the batch during which ``deadline`` (``time.monotonic``) passes."""
-
-    def __init__(self, deadline: float | None) -> None:
-        super().__init__()
-        self.deadline = deadline
-        self.stopped = False
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            self.stopped = self.model.stop_training = True
-
-
 @dataclass
 class _Pace:
     """Predicts a fold's seconds: a finalist's own folds once it ran some, else its trial's pace
@@ -386,7 +374,7 @@ class _Folds:
         keras.utils.set_random_seed(self.seed + index)
         candidate = self.space.from_params(trial.params)
         model = prepare_model(self.space, candidate, fold, jit=self.jit)
-        stop = _Deadline(self.end)
+        stop = StopAt(self.end)
         result = fit_candidate(self.space, candidate, fold, max_epochs=epochs, callbacks=[stop], model=model)
         return float(result.history["val_accuracy"][-1]), stop.stopped
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ import optuna
 from optuna.artifacts import upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
+from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
+from search.policy import DEFAULT_TIME_POLICY
 from search.training import FinalFit, fit_final
 from spaces import Space
 
@@ -34,19 +35,19 @@ _log = logging.getLogger("search")
 #: the study user attribute describing the final model: its artifact, trial, epochs and images
 FINAL_MODEL_ATTR = "final_model"
 
-#: the refit's time estimate is the trial's pace times this: on this 2-core machine single epochs
-#: of one model took from 42 s to 81 s, and the refit builds its model and copies the data first
-SAFETY = 1.25
+#: the refit's time estimate is the trial's pace times this (rule ``refit-reserve`` of
+#: :class:`~search.policy.TimePolicy`, which says why)
+SAFETY = DEFAULT_TIME_POLICY.refit_safety
 
-#: the refit's reserve is at most this share of ``--timeout``, so the search keeps at least the
-#: rest on any machine; a refit that needs more trains fewer epochs (:meth:`RefitPlan.within`)
-MAX_REFIT_SHARE = 0.5
+#: the refit's reserve is at most this share of ``--timeout`` (``refit-reserve``); a refit that
+#: needs more trains fewer epochs (:meth:`RefitPlan.within`)
+MAX_REFIT_SHARE = DEFAULT_TIME_POLICY.max_refit_share
 
 #: a refit shrunk to fit its time trains at least this share of the epochs chosen on validation,
-#: or all the epochs the trial validated when its time budget cut it sooner (a trial stopped after
-#: 3 of 10 planned epochs is refit for 3 rather than not at all); fewer, and the trial's own model
-#: is the final one
-MIN_EPOCH_SHARE = 0.5
+#: or all the epochs the trial validated when its time budget cut it sooner (``refit-shrink``: a
+#: trial stopped after 3 of 10 planned epochs is refit for 3 rather than not at all); fewer, and
+#: the trial's own model is the final one
+MIN_EPOCH_SHARE = DEFAULT_TIME_POLICY.min_epoch_share
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def refit_reserve(study: optuna.Study, data: Dataset, budget: float | None = Non
     best = max(complete, key=lambda t: t.values[0])
     plan = plan_refit(best, data)
     seconds = plan.seconds if plan is not None else 0.0
-    return seconds if budget is None else min(seconds, MAX_REFIT_SHARE * budget)
+    return DEFAULT_TIME_POLICY.reserve(seconds, budget)
 
 
 def refit(
@@ -131,6 +132,7 @@ def refit(
     end: float | None,
     artifact_store: Any | None,
     jit: bool = False,
+    clock: Clock = WALL_CLOCK,
 ) -> FinalFit | None:
     """Train ``trial``'s configuration on every labelled image and keep it as the study's final model.
 
@@ -139,10 +141,11 @@ def refit(
         trial: the trial whose configuration and epochs are trained again.
         space: its family.
         data: the data set.
-        end: when the invocation must be done (``time.monotonic``; None: no limit). A refit that
-            is not expected to end by then does not start; one that overruns stops at ``end``.
+        end: when the invocation must be done (``end``, on ``clock``; None: no limit). A refit
+            that is not expected to end by then does not start; one that overruns stops at ``end``.
         artifact_store: where the final model is kept (None: not kept).
         jit: compile the training step with XLA.
+        clock: where ``end``'s time comes from (default: the wall clock).
 
     Returns:
         The final fit, or None when there was no time for it or the trial did not record its pace
@@ -152,7 +155,7 @@ def refit(
     if plan is None:
         _log.warning("trial %d recorded no training pace; its own model is the final one", trial.number)
         return None
-    left = None if end is None else end - time.monotonic()
+    left = None if end is None else end - clock.now()
     if left is not None and left < plan.seconds / SAFETY:
         shrunk = plan.within(left)
         if shrunk is None:
@@ -169,7 +172,8 @@ def refit(
     )  # fmt: skip
     candidate = space.from_params(trial.params)
     fit = fit_final(
-        space, candidate, data, epochs=plan.epochs, schedule_epochs=plan.schedule_epochs, deadline=end, jit=jit
+        space, candidate, data, epochs=plan.epochs, schedule_epochs=plan.schedule_epochs, deadline=end, jit=jit,
+        clock=clock,
     )  # fmt: skip
     if not fit.finished:
         _log.warning(

@@ -7,6 +7,7 @@ from search.training._buildable import buildable, space_distributions
 from search.training._checkpoints import Checkpoints, Resume
 from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel, fastest_pace
 from search.training._counting import multiply_adds
+from search.training._deadline import StopAt
 from search.training._devices import configure_precision, configure_threads, device_description
 from search.training._fit import (
     FIRST_EPOCH_FRACTION,
@@ -35,6 +36,7 @@ __all__ = [
     "NonFiniteLossError",
     "OverBudget",
     "Resume",
+    "StopAt",
     "TrainResult",
     "TrialTimeBudget",
     "buildable",

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from search.core import TOO_SLOW
+
 __all__ = ["TOO_SLOW", "CostObservation", "EpochCostModel", "fastest_pace"]
 
-#: how the ``pruned_reason`` of a trial too slow to reach its first rung in the time left begins
-TOO_SLOW = "too slow for the time left"
 
 #: user attributes a trial records for the cost model
 MULTIPLY_ADDS_ATTR = "multiply_adds"

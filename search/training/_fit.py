@@ -17,8 +17,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from search.core import WALL_CLOCK, Clock
 from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
+from search.training._deadline import StopAt
 from spaces import Candidate, Space
 
 __all__ = [
@@ -131,9 +133,10 @@ class OverBudget(Exception):
 class TrialTimeBudget(keras.callbacks.Callback):
     """Stops a trial that cannot use the time it has well, as soon as that is known.
 
-    Two clocks bound a trial. The search's end (``deadline``) is hard: a trial still training
-    then stops, pruned if it has not finished an epoch, else ended after a shortened last epoch
-    with its best validation accuracy so far, like early stopping (:attr:`stopped`). The trial's
+    Two clocks bound a trial. The search's end (``deadline``: ``search_end``, read through a
+    :class:`~search.training.StopAt`) is hard: a trial still training then stops, pruned if it has
+    not finished an epoch, else ended after a shortened last epoch with its best validation
+    accuracy so far, like early stopping (:attr:`stopped`). The trial's
     own cap (``seconds``, from its start) is softer: it never stops a trial before its first rung
     (``first_rung`` epochs, where the pruner first compares it), and when ``leads`` is given (a
     cap the platform derived, not the user's ``--trial-timeout``) never a trial that ``leads``
@@ -153,7 +156,7 @@ class TrialTimeBudget(keras.callbacks.Callback):
 
     Args:
         seconds: the trial's own cap, from its start (None: none).
-        deadline: when the search ends, in ``time.monotonic`` seconds (None: never).
+        deadline: when the search ends (``search_end``), on ``clock`` (None: never).
         first_rung: epochs the trial must be able to train in time (capped at its planned epochs).
         leads: given the trial's best validation accuracy so far and the epochs it has trained,
             whether it goes on past ``seconds`` (None: the cap binds every trial).
@@ -161,6 +164,8 @@ class TrialTimeBudget(keras.callbacks.Callback):
             further epoch: one whose last epoch (or measured pace) says it would end later stops
             after the epoch it finished (None: no bound).
         measure_seconds: how long the pace of batches is measured before projecting.
+        clock: where the time comes from (default: the wall clock); the trial's start, its cap,
+            its bound, its pace and the deadline are all read on it.
     """
 
     WARMUP_BATCHES = 3  # batches not timed: the first include tracing and compiling the graph
@@ -174,10 +179,13 @@ class TrialTimeBudget(keras.callbacks.Callback):
         first_rung: int = 1,
         leads: Callable[[float, int], bool] | None = None,
         until: float | None = None,
+        clock: Clock = WALL_CLOCK,
     ) -> None:
         super().__init__()
         self.seconds, self.measure_seconds = seconds, measure_seconds
-        self.deadline, self.first_rung, self.leads = deadline, max(1, first_rung), leads
+        self.clock = clock
+        self.stop_at = StopAt(deadline, clock)  # the deadline part: whether it has come
+        self.first_rung, self.leads = max(1, first_rung), leads
         self.until = until
         self._epoch = 0
         self._epoch_start = self._last_epoch_seconds = 0.0
@@ -187,13 +195,22 @@ class TrialTimeBudget(keras.callbacks.Callback):
         self._leading: bool | None = None  # what ``leads`` said since the last epoch ended
         self.stopped = False  # a clock ended training after at least one epoch
         self.seconds_per_epoch: float | None = None  # measured from the first batches
-        self._start = time.perf_counter()
+        self._start = clock.now()
         self._pace_start: tuple[int, float] | None = None
         self._projected = False
         self.exceeded = False
 
+    @property
+    def deadline(self) -> float | None:
+        """When the search ends (``search_end``), on :attr:`clock` (None: never)."""
+        return self.stop_at.deadline
+
+    @deadline.setter
+    def deadline(self, deadline: float | None) -> None:
+        self.stop_at.deadline = deadline
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._start = time.perf_counter()
+        self._start = self.clock.now()
         self._pace_start, self._projected = None, False
         self._epochs_done, self._reached, self._best, self._leading = 0, 0, -math.inf, None
         self.stopped = False
@@ -201,19 +218,19 @@ class TrialTimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         self._reached = max(self._reached, epoch)  # a resumed trial did its first epochs before
-        self._epoch_start = time.perf_counter()
+        self._epoch_start = self.clock.now()
         if not self._projected:  # the pace is measured within one epoch (validation is not a batch)
             self._pace_start = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epochs_done += 1
         self._reached = epoch + 1
-        self._last_epoch_seconds = time.perf_counter() - self._epoch_start  # its validation included
+        self._last_epoch_seconds = self.clock.now() - self._epoch_start  # its validation included
         acc = (logs or {}).get("val_accuracy")
         if acc is not None and math.isfinite(float(acc)):
             self._best = max(self._best, float(acc))
         self._leading = None  # asked again, once, if the cap has run out: it may read a database
-        if self.seconds is not None and time.perf_counter() - self._start > self.seconds and self._over_cap():
+        if self.seconds is not None and self.clock.now() - self._start > self.seconds and self._over_cap():
             self.stopped = self.model.stop_training = True  # not one batch more
 
     def _stop(self, why: str) -> None:
@@ -236,11 +253,11 @@ class TrialTimeBudget(keras.callbacks.Callback):
         if self.until is None:
             return True
         epoch = max(self._last_epoch_seconds, self.seconds_per_epoch or 0.0)
-        return time.perf_counter() - self._start + epoch <= self.until
+        return self.clock.now() - self._start + epoch <= self.until
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        now = time.perf_counter()
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        now = self.clock.now()
+        if self.stop_at.passed():
             if not self._epochs_done:  # nothing measured yet: the trial has no value to give
                 self._stop("the search's time budget ran out before its first epoch ended")
             self.stopped = self.model.stop_training = True  # end this epoch early, keep the best one
@@ -273,8 +290,9 @@ class TrialTimeBudget(keras.callbacks.Callback):
             return
         needed = per_batch * ((steps - batch - 1) + full * (rung - 1))
         pace = f"about {self.seconds_per_epoch:.0f} s per epoch"
-        if self.deadline is not None and needed > self.deadline - time.monotonic():
-            left = max(0.0, self.deadline - time.monotonic())
+        left = self.stop_at.left()
+        if left is not None and needed > left:
+            left = max(0.0, left)
             self._stop(
                 f"{TOO_SLOW}: {pace}; projected to reach its first rung (epoch "
                 f"{self._epoch + rung}) in {now - self._start + needed:.0f}s, {left:.0f}s left of the search"
@@ -506,25 +524,6 @@ class FinalFit:
     model: keras.Model = field(repr=False)
 
 
-class _StopAt(keras.callbacks.Callback):
-    """Stops training after the batch during which ``deadline`` (``time.monotonic``) passes
-    (``stopped``), unless that batch was the run's last."""
-
-    def __init__(self, deadline: float) -> None:
-        super().__init__()
-        self.deadline = deadline
-        self.stopped = False
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        last = self._epoch == self.params.get("epochs", 0) - 1 and batch == self.params.get("steps", 0) - 1
-        if time.monotonic() >= self.deadline and not last:
-            self.stopped = self.model.stop_training = True
-
-
 def fit_final(
     space: Space,
     candidate: Candidate,
@@ -535,6 +534,7 @@ def fit_final(
     deadline: float | None = None,
     verbose: bool = False,
     jit: bool = False,
+    clock: Clock = WALL_CLOCK,
 ) -> FinalFit:
     """Train ``candidate`` from scratch on the training and validation splits together.
 
@@ -548,9 +548,11 @@ def fit_final(
         epochs: epochs to train.
         schedule_epochs: the length the learning-rate schedule spans, as in the trial that chose
             ``epochs`` (cosine decay reaches 0 at its end); reduce-on-plateau watches the training loss.
-        deadline: stop after the batch during which this ``time.monotonic`` time passes.
+        deadline: stop after the batch during which this time passes (``end``, on ``clock``),
+            unless it was the run's last.
         verbose: show Keras' per-epoch progress.
         jit: compile the training step with XLA.
+        clock: where ``deadline``'s time comes from (default: the wall clock).
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite.
@@ -564,7 +566,7 @@ def fit_final(
         nan_guard,
         *candidate.train.schedule_callbacks(schedule_epochs, monitor="loss"),
     ]
-    stop = _StopAt(deadline) if deadline is not None else None
+    stop = StopAt(deadline, clock, keep_last_batch=True) if deadline is not None else None
     if stop is not None:
         callbacks.append(stop)
     start = time.perf_counter()

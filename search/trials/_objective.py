@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +10,10 @@ from typing import Any
 import keras
 import optuna
 
+from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
+from search.policy import CandidatePace, Finished, Leader, TimePolicy, TooSlow, TrialTime
 from search.training import (
-    TOO_SLOW,
     Checkpoints,
     EpochCostModel,
     OverBudget,
@@ -60,10 +59,10 @@ class Objective:
         objectives: names from :data:`OBJECTIVES`; several make a multi-objective study.
         prune: report each epoch to Optuna's pruner (single-objective studies only).
         trial_seconds: the user's cap on every trial (``--trial-timeout``): a trial still training
-            after this long stops, pruned before its first epoch (None: the cap is derived, see
-            :meth:`_cap`).
-        search_end: when the search ends (``time.monotonic``; None: never), asked as each trial
-            starts; a trial still training then stops. A candidate whose predicted epochs
+            after this long stops, pruned before its first epoch (None: the cap is derived by
+            :attr:`policy`).
+        search_end: when the search ends (``search_end``, on :attr:`clock`; None: never), asked
+            as each trial starts; a trial still training then stops. A candidate whose predicted epochs
             (:class:`~search.training.EpochCostModel`, calibrated on the study's trials) cannot
             reach its first rung before then is pruned once built, before it trains; one whose
             measured pace says the same, after its first seconds.
@@ -88,9 +87,12 @@ class Objective:
         refit_follows: the chosen configuration is trained again after the search (``--refit``),
             for the epochs it planned when its cap stopped it while improving. No trial then needs
             to train to its end in the search: a leading trial is stopped by its derived cap like
-            any other, the cap is a smaller share of the time left
-            (:attr:`SHARE_OF_TIME_LEFT_BEFORE_REFIT`), and while no trial has completed (the
-            clock keeps no refit time yet) the time left counts the trial's own refit.
+            any other, the cap is a smaller share of the time left (rule ``cap-before-refit``),
+            and while no trial has completed (the clock keeps no refit time yet) the time left
+            counts the trial's own refit.
+        policy: the time policy whose rules give each trial its cap, its bound on going on past
+            it, and decide who is too slow (:class:`~search.policy.TimePolicy`: its rule table).
+        clock: the clock ``search_end`` is on (default: the wall clock).
     """
 
     space: Space
@@ -111,6 +113,8 @@ class Objective:
     seed: int | None = None  # trial N's Keras/NumPy/Python randomness starts from seed + N
     first_epoch_fraction: float | None = None  # the first epoch's share of the training images
     refit_follows: bool = False  # --refit: the search ranks, the refit trains the winner to its end
+    policy: TimePolicy = field(default_factory=TimePolicy)  # when a candidate trains, how long
+    clock: Clock = WALL_CLOCK  # the clock search_end is on
     keeper: ModelKeeper = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +139,7 @@ class Objective:
             deadline=self.search_end() if self.search_end is not None else None,
             first_rung=min(self.first_rung, epochs),
             leads=self._exempts_leader(trial),
+            clock=self.clock,
         )
         callbacks.append(budget)
         if self.patience:
@@ -239,26 +244,6 @@ class Objective:
         except UnbuildableError as exc:
             raise optuna.TrialPruned(f"{CANNOT_BE_BUILT}: {exc}") from exc
 
-    #: a trial that does not lead may train, past its first rung, this share of the search time
-    #: left when it started: the rest is left to the candidates after it
-    SHARE_OF_TIME_LEFT = 0.5
-    #: with a refit after the search, every trial's share of the search time left: a fifth, so
-    #: that the first trials (the presets, enqueued first) leave most of the search to the
-    #: sampler's candidates. In make run's 20 minutes on 2026-12-01 (a slow day) the presets, one
-    #: trained to its end as the leader, took 558 of the search's 723 s of training.
-    SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.2
-    #: with a refit after the search, a trial ahead of the leader at the same epoch goes on past
-    #: its cap (:meth:`_exempts_leader`), but starts no epoch that would end past this share of
-    #: the search time left when it started (the share a trial has without a refit). On a slow
-    #: day (2026-12-01, fourth session: 102 s an epoch for 003, 31 s for 002), 003 went on from
-    #: its 106 s cap to 339 s, and the search ended with it: none of the sampler's candidates trained.
-    SHARE_OF_TIME_LEFT_GOING_ON = SHARE_OF_TIME_LEFT
-    #: with a refit after the search, a candidate whose first rung takes more than this many
-    #: times the fastest trial's must fit that rung within its share of the search time left, or
-    #: it does not train: on 2026-12-01 the tanh preset 001 (3x slower than 002 per epoch) would
-    #: have taken 300 of the search's last 430 s to reach its first rung
-    SLOWER_THAN_FASTEST = 2.0
-
     def _check_affordable(
         self,
         trial: optuna.trial.Trial,
@@ -269,8 +254,8 @@ class Objective:
         first_images: int | None = None,
     ) -> tuple[float | None, float | None]:
         """Prune a built candidate that cannot reach its first rung in the time it has, before
-        it trains (:meth:`_time_cap`); return its cap and the bound on going on past it. Records
-        what the cost model reads."""
+        it trains (:meth:`~search.policy.TimePolicy.trial_time`); return its cap and the bound on
+        going on past it. Records what the cost model reads."""
         prediction = self._predict(trial.study, model, candidate)
         if prediction is None:  # a model the counter does not understand: no prediction
             _log.debug("cannot count the multiply-adds of trial %d", trial.number)
@@ -281,13 +266,21 @@ class Objective:
         trial.set_user_attr("train_images", len(self.data.y_train))
         trial.set_user_attr("predicted_seconds_per_epoch", round(per_epoch, 3))
         epochs = int(trial.user_attrs["epochs_planned"])
-        return self._time_cap(others, per_epoch, epochs, budget.first_rung, budget.deadline, initial_epoch, first_images)
+        pace = self._pace(per_epoch, epochs, budget.first_rung, initial_epoch, first_images)
+        try:
+            return self._trial_time(pace, others, budget.deadline)
+        except TooSlow as exc:
+            raise optuna.TrialPruned(str(exc)) from exc
 
     def _predict(
         self, study: optuna.Study, model: keras.Model, candidate: Candidate
     ) -> tuple[int, float, list[optuna.trial.FrozenTrial]] | None:
         """The model's multiply-adds, its predicted seconds per epoch and the finished trials the
-        prediction rests on (None: the counter does not understand the model)."""
+        prediction rests on (None: the counter does not understand the model).
+
+        The pace is predicted from its multiply-adds, the training images and its batch size by
+        an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
+        measured on this machine."""
         try:
             madds = multiply_adds(model)
         except (AttributeError, TypeError, ValueError):
@@ -296,56 +289,26 @@ class Objective:
         images, batch = len(self.data.y_train), int(candidate.train.batch_size)
         return madds, EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch), others
 
-    def _time_cap(
-        self,
-        others: list[optuna.trial.FrozenTrial],
-        per_epoch: float,
-        epochs: int,
-        first_rung: int,
-        deadline: float | None,
-        initial_epoch: int = 0,
-        first_images: int | None = None,
-    ) -> tuple[float | None, float | None]:
-        """A candidate's cap, given its predicted seconds per epoch: the user's, else one derived
-        from the time left; raises :class:`optuna.TrialPruned` when it cannot reach its first rung
-        (``first_rung`` epochs) in the time it would have. Also the bound past which, with a
-        refit to follow, a trial ahead of the leader no longer goes on past its cap (None: none).
+    def _pace(
+        self, per_epoch: float, epochs: int, first_rung: int, initial_epoch: int, first_images: int | None
+    ) -> CandidatePace:
+        """What the policy reads of a candidate: its predicted pace and its first rung (a first
+        epoch on ``first_images`` images counting as that share of an epoch)."""
+        share = 1.0 if first_images is None else first_images / len(self.data.y_train)
+        return CandidatePace(per_epoch, epochs, first_rung, initial_epoch, share)
 
-        The pace is predicted from its multiply-adds, the training images and its batch size by
-        an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
-        measured on this machine (``others``). A first epoch on ``first_images`` images counts as
-        that share of an epoch (its validation, on the whole split, left out: the prediction errs
-        on the fast side, like the cost model's prior)."""
-        images = len(self.data.y_train)
-        rung_epochs = float(max(first_rung - initial_epoch, 1))
-        if first_images is not None:
-            rung_epochs -= 1.0 - first_images / images
-        needed = per_epoch * rung_epochs
-        if self.trial_seconds is not None and needed > self.trial_seconds:
-            raise optuna.TrialPruned(
-                f"too slow for the per-trial time budget of {self.trial_seconds:.0f}s: about {per_epoch:.0f} s per epoch"
-            )
-        if deadline is None:
-            return self.trial_seconds, None
-        left = deadline - time.monotonic()
-        if needed > left:
-            raise optuna.TrialPruned(f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch")
-        if self.trial_seconds is not None:
-            return self.trial_seconds, None
-        if not self.refit_follows:
-            return max(needed, self.SHARE_OF_TIME_LEFT * left), None
-        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in others):
-            # the clock keeps a refit's time once a trial completes; until then, this one's (at
-            # most half of what is left, as the refit's reserve is at most half of --timeout)
-            left -= min(per_epoch * epochs, left / 2)
-        share = self.SHARE_OF_TIME_LEFT_BEFORE_REFIT * left
-        fastest = fastest_pace(others)
-        if fastest is not None and needed > max(share, self.SLOWER_THAN_FASTEST * fastest * rung_epochs):
-            raise optuna.TrialPruned(
-                f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch, {per_epoch / fastest:.0f}x the fastest "
-                f"trial's; its first rung needs {needed:.0f}s, more than its share ({share:.0f}s)"
-            )
-        return max(needed, share), max(needed, self.SHARE_OF_TIME_LEFT_GOING_ON * left)
+    def _trial_time(
+        self, pace: CandidatePace, others: list[optuna.trial.FrozenTrial], deadline: float | None
+    ) -> TrialTime:
+        """The policy's cap and bound for ``pace``, with ``deadline`` (``search_end``) on the clock
+        and what the finished trials ``others`` measured; raises :class:`~search.policy.TooSlow`."""
+        left = None if deadline is None else deadline - self.clock.now()
+        finished = Finished(
+            completed=any(t.state == optuna.trial.TrialState.COMPLETE for t in others), fastest=fastest_pace(others)
+        )
+        return self.policy.trial_time(
+            pace, left=left, finished=finished, user_cap=self.trial_seconds, refit_follows=self.refit_follows
+        )
 
     def affordable(self, study: optuna.Study, model: keras.Model, candidate: Candidate) -> bool:
         """Whether a candidate not yet a trial (``model``: built, not compiled) could reach its
@@ -358,42 +321,26 @@ class Objective:
         _, per_epoch, others = prediction
         epochs = min(candidate.train.epochs, self.max_epochs)
         deadline = self.search_end() if self.search_end is not None else None
+        pace = self._pace(per_epoch, epochs, min(self.first_rung, epochs), 0, self._first_epoch_images(epochs, 0))
         try:
-            self._time_cap(
-                others, per_epoch, epochs, min(self.first_rung, epochs), deadline,
-                first_images=self._first_epoch_images(epochs, 0),
-            )  # fmt: skip
-        except optuna.TrialPruned:
+            self._trial_time(pace, others, deadline)
+        except TooSlow:
             return False
         return True
 
     def _exempts_leader(self, trial: optuna.trial.Trial) -> Callable[[float, int], bool] | None:
         """What :class:`~search.training.TrialTimeBudget` asks of a trial past its derived cap:
-        whether it goes on. None with the user's ``--trial-timeout``, which binds every trial.
-
-        A trial ahead of the best complete trial as that trial stood after as many epochs goes on,
-        for as long as it stays ahead, until it has trained as many epochs: configurations are
-        compared at equal fidelity, so a late candidate, whose cap is a share of less time left,
-        is not ranked below an early one (a preset, often) only for having trained fewer epochs.
-        In ``make run`` on 2026-12-01, trial 12 had 0.9065 after 3 epochs, where the best preset
-        had had 0.8885 (0.9177 after 7), and its cap stopped it there.
-
-        Without a refit to follow, a trial that leads the study outright goes on too (its model is
-        the final one). With one, such a trial stops: the ranking is settled, and the refit trains
-        it for all its planned epochs (it was still improving). Going on, the preset 003 took 320
-        of ``make run``'s 690 s of search training, and the sampler's candidates 38 %. With a
-        refit, going on is also bounded: no epoch that would end past
-        :attr:`SHARE_OF_TIME_LEFT_GOING_ON` of the search time left when the trial started."""
-        if self.trial_seconds is not None:
+        whether it goes on (:meth:`~search.policy.TimePolicy.goes_on`, against the best complete
+        trial so far). None with the user's ``--trial-timeout``, which binds every trial."""
+        if not self.policy.spares(self.trial_seconds):
             return None
         refit_follows = self.refit_follows
 
         def goes_on(accuracy: float, epochs: int) -> bool:
             complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             best = max(complete, key=lambda t: t.user_attrs.get("val_accuracy", -1.0), default=None)
-            if best is None or accuracy > best.user_attrs.get("val_accuracy", -1.0):  # it leads outright
-                return not refit_follows
-            return _ahead_at_same_epoch(best, accuracy, epochs)
+            leader = None if best is None else Leader(best.user_attrs.get("val_accuracy", -1.0), best.intermediate_values)
+            return self.policy.goes_on(accuracy, epochs, leader, refit_follows=refit_follows)
 
         return goes_on
 
@@ -450,10 +397,3 @@ class Objective:
             trial.set_user_attr("checkpoint_seconds_per_epoch", round(per_epoch, 4))
         self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
 
-
-def _ahead_at_same_epoch(best: optuna.trial.FrozenTrial, accuracy: float, epochs: int) -> bool:
-    """Whether ``accuracy``, a trial's best after ``epochs`` epochs, is ahead of the best complete
-    trial's best after as many, that trial having trained more (its reports: one per epoch)."""
-    if len(best.intermediate_values) <= epochs:
-        return False
-    return accuracy > max((v for step, v in best.intermediate_values.items() if step < epochs), default=math.inf)

@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from search.training import TOO_SLOW, OverBudget, TrialTimeBudget, prepare_model
+from search.core import VirtualClock
+from search.training import TOO_SLOW, OverBudget, StopAt, TrialTimeBudget, prepare_model
 from search.training import _fit as _training
 
 
@@ -63,10 +64,11 @@ def test_trial_within_its_budget_is_left_alone() -> None:
 
 
 def test_trial_out_of_time_after_an_epoch_ends_with_what_it_reached() -> None:
-    budget = TrialTimeBudget(seconds=8, measure_seconds=1e9)  # no projection: only the budget
-    count = _tiny_fit(budget, epochs=1000)  # no exception: it has a validation score to give
-    assert budget.stopped and budget.exceeded is False
-    assert 1 <= count.epochs < 1000  # stopped at the budget, not after 1000 epochs
+    clock = VirtualClock()  # virtual time: a loaded machine's slow first epoch cannot make it prune
+    budget = TrialTimeBudget(seconds=8, measure_seconds=1e9, clock=clock)  # no projection: only the budget
+    epochs, batches = _Driven(budget, clock, epochs=1000, steps=5).run(batch_seconds=1.0)
+    assert budget.stopped and budget.exceeded is False  # no exception: it has a validation score to give
+    assert (epochs, batches) == (2, 9)  # the batch that took it past 8 s was its last
 
 
 def test_models_of_earlier_trials_are_collected_after_the_heap_is_frozen(
@@ -114,7 +116,7 @@ def test_final_fit_stops_at_its_deadline(keras_home: Path) -> None:
 
 
 def test_a_deadline_on_the_last_batch_of_the_last_epoch_stops_nothing() -> None:
-    stop = _training._StopAt(deadline=0.0)  # long passed
+    stop = StopAt(deadline=0.0, keep_last_batch=True)  # long passed
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.stop_training = False  # as fit sets it
     stop.set_model(model)
@@ -190,3 +192,66 @@ def test_the_search_end_stops_even_a_leading_trial() -> None:
     budget = TrialTimeBudget(seconds=0.0, deadline=time.monotonic() - 1.0, leads=lambda acc, epochs: True)
     with pytest.raises(OverBudget, match="time budget ran out before its first epoch"):
         _small_fit(budget, epochs=5)
+
+
+class _Driven:
+    """A TrialTimeBudget driven by hand on a virtual clock: ``steps`` batches an epoch, each taking
+    ``batch_seconds`` virtual seconds, a validation accuracy of 0.5 every epoch."""
+
+    def __init__(self, budget: TrialTimeBudget, clock: VirtualClock, *, epochs: int, steps: int) -> None:
+        self.budget, self.clock, self.epochs, self.steps = budget, clock, epochs, steps
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.stop_training = False  # as fit sets it
+        budget.set_model(model)
+        budget.set_params({"epochs": epochs, "steps": steps})
+
+    def run(self, batch_seconds: float) -> tuple[int, int]:
+        """Train until the budget stops it: (epochs ended, batches ended)."""
+        batches = epochs_ended = 0
+        self.budget.on_train_begin()
+        for epoch in range(self.epochs):
+            self.budget.on_epoch_begin(epoch)
+            for batch in range(self.steps):
+                self.clock.advance(batch_seconds)
+                self.budget.on_train_batch_end(batch)
+                batches += 1
+                if self.budget.model.stop_training:
+                    break
+            self.budget.on_epoch_end(epoch, {"val_accuracy": 0.5})
+            epochs_ended += 1
+            if self.budget.model.stop_training:
+                break
+        return epochs_ended, batches
+
+
+def test_a_trial_time_budget_stops_at_the_virtual_search_end() -> None:
+    clock = VirtualClock(time=1000.0)
+    budget = TrialTimeBudget(deadline=1025.0, measure_seconds=1e9, clock=clock)  # the search ends in 25 s
+    epochs, batches = _Driven(budget, clock, epochs=5, steps=10).run(batch_seconds=1.0)
+    assert budget.stopped and not budget.exceeded
+    assert (epochs, batches) == (3, 25)  # the batch during which it passed was the last
+
+
+def test_the_virtual_search_end_before_the_first_epoch_ended_prunes() -> None:
+    clock = VirtualClock()
+    budget = TrialTimeBudget(deadline=5.0, measure_seconds=1e9, clock=clock)
+    with pytest.raises(OverBudget, match="time budget ran out before its first epoch ended"):
+        _Driven(budget, clock, epochs=5, steps=10).run(batch_seconds=1.0)
+
+
+def test_a_trial_too_slow_for_its_first_rung_on_virtual_time_stops_after_measuring_its_pace() -> None:
+    clock = VirtualClock()
+    budget = TrialTimeBudget(deadline=50.0, first_rung=2, measure_seconds=3.0, clock=clock)
+    with pytest.raises(OverBudget, match=rf"^{TOO_SLOW}: about 100 s per epoch; projected to reach its first rung \(epoch 2\)"):
+        _Driven(budget, clock, epochs=5, steps=100).run(batch_seconds=1.0)  # 200 s to epoch 2, 50 s left
+    assert budget.seconds_per_epoch == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(("until", "epochs"), [(25.0, 2), (30.0, 3), (None, 5)])
+def test_a_spared_trial_starts_no_epoch_that_would_end_past_its_virtual_bound(until: float | None, epochs: int) -> None:
+    """Its cap (10 s) runs out in its first epoch; it is spared (``leads``), until its next epoch
+    of 10 s would end past ``until``."""
+    clock = VirtualClock()
+    budget = TrialTimeBudget(seconds=10.0, measure_seconds=1e9, leads=lambda acc, n: True, until=until, clock=clock)
+    assert _Driven(budget, clock, epochs=5, steps=10).run(batch_seconds=1.0)[0] == epochs
+    assert budget.stopped is (epochs < 5)

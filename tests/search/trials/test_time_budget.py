@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from search.data import load_dataset
+from search.policy import TimePolicy
 from search.training import TOO_SLOW
 from search.trials import Objective, ObserverGroup
 from spaces import get_space
@@ -77,8 +78,8 @@ def test_only_a_leading_trial_trains_past_its_derived_cap_unless_a_refit_follows
     study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 4})
     objective = _objective(time.monotonic() + 600.0, first_rung=1, refit_follows=refit_follows)
     objective.max_epochs = 4
-    objective.SHARE_OF_TIME_LEFT = 0.0  # type: ignore[misc]  # its cap: its first rung's predicted time
-    objective.SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.0  # type: ignore[misc]
+    # its cap: its first rung's predicted time
+    objective.policy = TimePolicy(share_of_time_left=0.0, share_before_refit=0.0)
     study.optimize(objective, n_trials=1)
     trial = study.trials[-1]
     assert trial.state == TrialState.COMPLETE
@@ -109,8 +110,8 @@ def test_a_trial_ahead_of_the_leader_at_the_same_epoch_trains_as_many_epochs_as_
     study.enqueue_trial({**get_space("lenet").presets["doc000_lenet5"].params, "epochs": 5})
     objective = _objective(time.monotonic() + 600.0, first_rung=1, refit_follows=True)
     objective.max_epochs = 5
-    objective.SHARE_OF_TIME_LEFT_BEFORE_REFIT = 0.0  # type: ignore[misc]  # its cap: its first rung's predicted time
-    objective.SHARE_OF_TIME_LEFT_GOING_ON = going_on_share  # type: ignore[misc]
+    # its cap: its first rung's predicted time
+    objective.policy = TimePolicy(share_before_refit=0.0, share_going_on=going_on_share)
     study.optimize(objective, n_trials=1)
     trial = study.trials[-1]
     assert trial.state == TrialState.COMPLETE and trial.user_attrs["stopped_by_time_budget"] is True
