@@ -120,10 +120,10 @@ def load_space(spec: str) -> SearchSpace:
         stable = f"{path if path is not None else target}:{attr}"
         if stable in _cache:
             return _cache[stable]
-        explicit_name = name is not None and name not in (*DEFAULT_NAMES, *GENERIC_BUILD_NAMES)
-        space = as_space(
-            obj, name=f"{stem}.{attr}" if explicit_name else stem, where=f"{where}:{attr}"
-        )
+        # named after the file alone unless the spec picks one of several: the same name for
+        # every spelling of the spec, in every process (a pickled space is loaded by `stable`)
+        by_file = attr in (*DEFAULT_NAMES, *GENERIC_BUILD_NAMES) or attr == _default_attr(module)
+        space = as_space(obj, name=stem if by_file else f"{stem}.{attr}", where=f"{where}:{attr}")
         _remember(space, stable)
         _cache[spec] = space
         return space
@@ -272,6 +272,15 @@ def _candidates(module: ModuleType) -> list[tuple[str, Any]]:
         ):
             kinds[4].append((attr, obj))
     return next((kind for kind in kinds if kind), [])
+
+
+def _default_attr(module: ModuleType) -> str | None:
+    """What a spec without ``NAME`` picks in ``module`` (None: nothing, or several)."""
+    for default in DEFAULT_NAMES:
+        if hasattr(module, default):
+            return default
+    found = _candidates(module)
+    return found[0][0] if len(found) == 1 else None
 
 
 def _pick(module: ModuleType, name: str | None, where: str) -> tuple[str, Any]:
