@@ -18,9 +18,9 @@ class SmallConvHyperModel(keras_tuner.HyperModel):
         model = keras.Sequential()
         model.add(layers.Conv2D(hp.Int("filters", 4, 16, step=4), 3, activation="relu"))
         if hp.Choice("pooling", ["max", "avg"]) == "max":
-            model.add(layers.MaxPooling2D())
+            model.add(layers.MaxPooling2D(2))
         else:
-            model.add(layers.AveragePooling2D())
+            model.add(layers.AveragePooling2D(2))
         model.add(layers.Flatten())
         model.add(layers.Dense(hp.Int("units", 16, 64, step=16), activation="relu"))
         model.add(layers.Dense(10, activation="softmax"))
