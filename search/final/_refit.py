@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.data import Dataset
 from search.training import FinalFit, fit_final
-from spaces import Space
+from spaces import SearchSpace
 
 __all__ = ["FINAL_MODEL_ATTR", "RefitPlan", "plan_refit", "refit", "refit_reserve"]
 
@@ -125,7 +125,7 @@ def refit_reserve(study: optuna.Study, data: Dataset, budget: float | None = Non
 def refit(
     study: optuna.Study,
     trial: FrozenTrial,
-    space: Space,
+    space: SearchSpace,
     data: Dataset,
     *,
     end: float | None,

@@ -19,7 +19,7 @@ import numpy as np
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
-from spaces import Candidate, Space
+from spaces import Candidate, SearchSpace
 
 __all__ = [
     "FIRST_EPOCH_FRACTION",
@@ -321,7 +321,7 @@ def _freeze_long_lived_objects() -> None:
         _frozen = True
 
 
-def prepare_model(space: Space, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
+def prepare_model(space: SearchSpace, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
     """A freshly built and compiled model, after clearing the previous trial's graph
     (``jit``: compile its training step with XLA)."""
     keras.backend.clear_session()  # also collects garbage (gc.collect)
@@ -403,7 +403,7 @@ class _OneRun(keras.callbacks.CallbackList):
 
 
 def fit_candidate(
-    space: Space,
+    space: SearchSpace,
     candidate: Candidate,
     data: Dataset,
     *,
@@ -526,7 +526,7 @@ class _StopAt(keras.callbacks.Callback):
 
 
 def fit_final(
-    space: Space,
+    space: SearchSpace,
     candidate: Candidate,
     data: Dataset,
     *,

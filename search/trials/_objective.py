@@ -37,7 +37,7 @@ from search.trials._records import (
     record_partial,
     record_result,
 )
-from spaces import Candidate, Space, TrialParams, UnbuildableError
+from spaces import Candidate, SearchSpace, TrialParams, UnbuildableError
 
 __all__ = ["Objective"]
 
@@ -93,7 +93,7 @@ class Objective:
             clock keeps no refit time yet) the time left counts the trial's own refit.
     """
 
-    space: Space
+    space: SearchSpace
     data: Dataset
     max_epochs: int
     observers: ObserverGroup
