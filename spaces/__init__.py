@@ -5,13 +5,16 @@ instance, plus one line in :data:`FAMILIES` (``spaces/_families.py``). A user's 
 change here: :func:`get_space` also finds spaces that installed packages register in the entry-point group
 ``keras_hpsearch.spaces``, and loads ``path/to/file.py[:NAME]`` or ``package.module[:NAME]``
 specs — a ``Space`` subclass, or a keras-tuner ``build(hp)`` function or ``HyperModel``
-(:class:`BuildFnSpace`, sampled through :class:`HyperParameters`). :func:`check` dry-builds a
-space before a search, so bad user code fails in one line (:class:`SpaceError`).
+(:class:`BuildFnSpace`, sampled through :class:`HyperParameters`). Every space is a
+:class:`SearchSpace` (what the platform calls: sample, build, compile, presets, describe; it
+pickles as its spec); :class:`Space` is the layer-by-layer base of the families, and a
+``BuildFnSpace`` builds whole models. :func:`check` dry-builds a space before a search, so bad
+user code fails in one line (:class:`SpaceError`).
 """
 
 from __future__ import annotations
 
-from spaces._base import Candidate, Preset, Space, UnbuildableError
+from spaces._base import Candidate, Preset, SearchSpace, Space, UnbuildableError
 from spaces._check import check
 from spaces._errors import SpaceError, UserBuildError
 from spaces._families import FAMILIES
@@ -47,6 +50,7 @@ __all__ = [
     "Param",
     "ParamSource",
     "Preset",
+    "SearchSpace",
     "Space",
     "SpaceError",
     "SpaceRecorder",

@@ -1,7 +1,14 @@
-"""The extension point: a model family as a search space.
+"""The extension point: what every search space provides, and a model family as a search space.
 
-A family subclasses :class:`Space` and writes two methods, in the keras-tuner split of a space
-from the search algorithm:
+:class:`SearchSpace` is the contract the platform relies on, for any space: a name, a summary,
+presets, a default data set, :meth:`~SearchSpace.sample` a candidate from a
+:class:`~spaces._params.ParamSource`, :meth:`~SearchSpace.build_model` its Keras model,
+:meth:`~SearchSpace.compile` it, rebuild a candidate from a plain dict, describe the ranges, and
+pickle as the spec :func:`spaces.get_space` finds it by. A user's ``build(hp)`` function or
+keras-tuner ``HyperModel`` (:class:`~spaces.BuildFnSpace`) is one, building whole models.
+
+A family subclasses :class:`Space`, the base of the built-in families, and writes two methods, in
+the keras-tuner split of a space from the search algorithm:
 
 * :meth:`Space.sample_arch` asks a :class:`~spaces._params.ParamSource` for its architecture
   parameters and returns a typed, frozen config dataclass;
@@ -9,7 +16,7 @@ from the search algorithm:
 
 Everything else (training knobs, input handling, augmentation, output layer, rebuilding from a
 plain dict, describing the ranges) is shared here, so a new family is one module plus one line in
-``spaces/__init__.py``.
+``spaces/_families.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import keras
 from spaces._params import FixedParams, Param, ParamSource, SpaceRecorder
 from spaces._train import TrainConfig, TrainRanges, sample_train
 
-__all__ = ["Candidate", "Preset", "Space", "UnbuildableError"]
+__all__ = ["Candidate", "Preset", "SearchSpace", "Space", "UnbuildableError"]
 
 A = TypeVar("A")
 
@@ -59,9 +66,19 @@ class Preset:
     dataset: str = "fashion_mnist"  # the data set it was built for
 
 
-@dataclass
-class Space(abc.ABC, Generic[A]):
-    """A model family: its knobs and ranges, its presets, and how to build its models."""
+class SearchSpace(abc.ABC, Generic[A]):
+    """What every search space provides: its name, presets and ranges, candidates and their models.
+
+    A subclass samples a :class:`Candidate` (:meth:`sample`) and builds its model
+    (:meth:`build_model`); the rest has defaults that fit any space whose candidates carry a
+    :class:`~spaces.TrainConfig`.
+
+    A space :func:`spaces.get_space` found (a family, an installed entry point, a spec) knows the
+    :attr:`spec` it was found by, and pickles as that spec: unpickling, in any process, calls
+    ``get_space(spec)``, which imports the user's file again if need be and returns the very
+    space that process has under that spec (its build function or classes may not pickle by
+    value: a user's file is imported under a module name only the loader knows).
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
@@ -69,44 +86,50 @@ class Space(abc.ABC, Generic[A]):
     #: known-good points of the space by name (a family's: its documents' final configurations);
     #: none unless a subclass sets it (or overrides :attr:`presets`)
     PRESETS: ClassVar[Mapping[str, Preset]] = MappingProxyType({})
-    train_ranges: TrainRanges = field(default_factory=TrainRanges)
+    #: the spec the registry found this space by (:meth:`_found_as`); None until then
+    _spec: str | None = None
 
     @property
     def presets(self) -> Mapping[str, Preset]:
         """Known-good points of this space, by name (:attr:`PRESETS`)."""
         return self.PRESETS
 
-    @abc.abstractmethod
-    def sample_arch(self, hp: ParamSource) -> A:
-        """Ask ``hp`` for the architecture parameters and return them as a config."""
-
-    @abc.abstractmethod
-    def build_body(
-        self, arch: A, x: keras.KerasTensor, regularizer: keras.regularizers.Regularizer | None
-    ) -> keras.KerasTensor:
-        """Layers from the (augmented) input to the features the classifier head reads.
-
-        Args:
-            arch: the architecture config.
-            x: the input tensor, shape ``(height, width, channels)``, scaled to [0, 1].
-            regularizer: L2 for every conv/dense kernel, or None.
-
-        Raises:
-            UnbuildableError: ``arch`` does not fit the input's size.
-        """
-
     @property
     def spec(self) -> str | None:
         """What :func:`spaces.get_space` resolves to this very space in any process: a family's
         or an installed entry point's name, or the ``path.py:NAME`` / ``module:NAME`` spec it
         was loaded from; None for a space made in this process only (a notebook's)."""
-        spec = getattr(self, "_spec", None)  # set by the registry and the loader
-        return None if spec is None else str(spec)
+        return self._spec
 
+    def _found_as(self, spec: str) -> None:
+        """Record that :func:`spaces.get_space` finds this space by ``spec`` (the registry calls
+        it); from then on the space pickles as ``spec``."""
+        self._spec = spec
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled as its :attr:`spec` when it has one (see the class docstring), else by value."""
+        if self._spec is None:
+            return super().__reduce_ex__(protocol)
+        return _space_from_spec, (self._spec,)
+
+    @abc.abstractmethod
     def sample(self, hp: ParamSource) -> Candidate[A]:
-        """Sample a whole candidate (architecture, then training) from ``hp``."""
-        arch = self.sample_arch(hp)
-        return Candidate(arch, sample_train(hp, self.train_ranges))
+        """Sample a whole candidate (architecture, then training) from ``hp``.
+
+        Raises:
+            InvalidParamsError: ``hp`` holds fixed values that are not of this space.
+        """
+
+    @abc.abstractmethod
+    def build_model(
+        self, candidate: Candidate[A], input_shape: tuple[int, ...], num_classes: int
+    ) -> keras.Model:
+        """The Keras model of ``candidate`` (not compiled) on ``input_shape`` images, with one
+        softmax output per class.
+
+        Raises:
+            UnbuildableError: the point does not fit the input (the search prunes its trial).
+        """
 
     def from_params(self, params: Mapping[str, Any]) -> Candidate[A]:
         """Rebuild a candidate from a plain dict, with no Optuna trial.
@@ -130,6 +153,62 @@ class Space(abc.ABC, Generic[A]):
                 found.setdefault(name, param)
         return found
 
+    def compile(self, model: keras.Model, candidate: Candidate[A], *, jit: bool | str = "auto") -> None:
+        """Compile ``model`` with the optimizer and loss of ``candidate`` (``jit``: Keras'
+        ``jit_compile``, True for XLA); on a CPU, keep TensorFlow's remapper off its training step
+        if it has leaky ReLUs (:func:`_set_remapper_for`)."""
+        model.compile(
+            optimizer=candidate.train.make_optimizer(),
+            loss=candidate.train.make_loss(),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            jit_compile=jit,
+        )
+        _set_remapper_for(model)
+
+
+def _space_from_spec(spec: str) -> SearchSpace:
+    """Unpickle a space: the one :func:`spaces.get_space` finds by ``spec`` in this process."""
+    # The registry sits above this module (it loads the spaces this module defines the base of):
+    # imported when a space is unpickled, by which time the package is whole.
+    import spaces
+
+    return spaces.get_space(spec)
+
+
+@dataclass
+class Space(SearchSpace[A]):
+    """A model family built from layers: the base of the built-in families.
+
+    A subclass writes :meth:`sample_arch` and :meth:`build_body`; sampling the training knobs,
+    the input, augmentation and softmax head are shared.
+    """
+
+    train_ranges: TrainRanges = field(default_factory=TrainRanges)
+
+    @abc.abstractmethod
+    def sample_arch(self, hp: ParamSource) -> A:
+        """Ask ``hp`` for the architecture parameters and return them as a config."""
+
+    @abc.abstractmethod
+    def build_body(
+        self, arch: A, x: keras.KerasTensor, regularizer: keras.regularizers.Regularizer | None
+    ) -> keras.KerasTensor:
+        """Layers from the (augmented) input to the features the classifier head reads.
+
+        Args:
+            arch: the architecture config.
+            x: the input tensor, shape ``(height, width, channels)``, scaled to [0, 1].
+            regularizer: L2 for every conv/dense kernel, or None.
+
+        Raises:
+            UnbuildableError: ``arch`` does not fit the input's size.
+        """
+
+    def sample(self, hp: ParamSource) -> Candidate[A]:
+        """Sample a whole candidate (architecture, then training) from ``hp``."""
+        arch = self.sample_arch(hp)
+        return Candidate(arch, sample_train(hp, self.train_ranges))
+
     def build_model(
         self, candidate: Candidate[A], input_shape: tuple[int, ...], num_classes: int
     ) -> keras.Model:
@@ -147,18 +226,6 @@ class Space(abc.ABC, Generic[A]):
             num_classes, activation="softmax", kernel_regularizer=reg, dtype="float32", name="classes"
         )(x)
         return keras.Model(inputs, outputs, name=self.name)
-
-    def compile(self, model: keras.Model, candidate: Candidate[A], *, jit: bool | str = "auto") -> None:
-        """Compile ``model`` with the optimizer and loss of ``candidate`` (``jit``: Keras'
-        ``jit_compile``, True for XLA); on a CPU, keep TensorFlow's remapper off its training step
-        if it has leaky ReLUs (:func:`_set_remapper_for`)."""
-        model.compile(
-            optimizer=candidate.train.make_optimizer(),
-            loss=candidate.train.make_loss(),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            jit_compile=jit,
-        )
-        _set_remapper_for(model)
 
 
 def _uses_leaky_relu(layer: keras.Layer) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from spaces._base import Candidate, Space, UnbuildableError
+from spaces._base import Candidate, SearchSpace, UnbuildableError
 from spaces._errors import SpaceError, UserBuildError, display_path, one_line, user_location
 from spaces._params import DefaultParams, InvalidParamsError
 from spaces._user import BuildFnSpace
@@ -19,7 +19,7 @@ __all__ = ["check"]
 _log = logging.getLogger("spaces")
 
 
-def check(space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
+def check(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> None:
     """Build and compile ``space``'s model at its default point, run it on two blank images, and
     check every preset is a point of the space.
 
@@ -74,7 +74,7 @@ def check(space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
 
 
 def _dry_build(
-    space: Space, input_shape: tuple[int, ...], num_classes: int, file: str | None, where: str
+    space: SearchSpace, input_shape: tuple[int, ...], num_classes: int, file: str | None, where: str
 ) -> tuple[keras.Model, Candidate[Any]]:
     """The model at the default point (a family that cannot be built there: its first preset)."""
     points: list[Any] = [None, *list(space.presets.values())[:1]]
@@ -105,7 +105,7 @@ def _dry_build(
     raise AssertionError("unreachable")
 
 
-def _source(space: Space) -> tuple[str | None, str]:
+def _source(space: SearchSpace) -> tuple[str | None, str]:
     """The user's file and ``file:line`` to blame: the build function's ``def``, else the class's."""
     if isinstance(space, BuildFnSpace):
         return space.source_file, space.location

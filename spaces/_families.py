@@ -17,4 +17,4 @@ FAMILIES: dict[str, Space] = {
 }
 
 for _name, _space in FAMILIES.items():
-    _space._spec = _name  # type: ignore[attr-defined]  # get_space(name) finds it in any process
+    _space._found_as(_name)  # get_space(name) finds it in any process

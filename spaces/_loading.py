@@ -7,15 +7,15 @@
    (``[project.entry-points."keras_hpsearch.spaces"] myfamily = "mypkg.spaces:SPACE"``);
 3. a spec, :func:`load_space`: ``path/to/file.py[:NAME]`` or ``package.module[:NAME]``.
 
-Whatever the spec names may be a :class:`~spaces.Space` instance, a ``Space`` subclass
-(instantiated with no arguments), a keras-tuner ``HyperModel`` (class or instance) or a
+Whatever the spec names may be a :class:`~spaces.SearchSpace` instance (a
+:class:`~spaces.Space` family's, say), a ``SearchSpace`` subclass (instantiated with no arguments), a keras-tuner ``HyperModel`` (class or instance) or a
 ``build(hp)`` function (both become a :class:`~spaces.BuildFnSpace`). Without ``NAME``, the module's
 ``SPACE``, else its ``build``, else the single space, hypermodel or ``build*`` function it defines.
 
-Every space found gets a stable :attr:`Space.spec <spaces.Space.spec>` (a family's or entry
-point's name, or the spec with an absolute path and the resolved ``NAME``) that resolves to the
-same space in any process: ``--workers`` processes, ``search.report`` and ``search.predict``
-call ``get_space(space.spec)``. A file is imported under a module name derived from its absolute
+Every space found gets a stable :attr:`SearchSpace.spec <spaces.SearchSpace.spec>` (a family's
+or entry point's name, or the spec with an absolute path and the resolved ``NAME``) that resolves
+to the same space in any process: ``--workers`` processes, ``search.report`` and
+``search.predict`` call ``get_space(space.spec)``, and the space pickles as it. A file is imported under a module name derived from its absolute
 path, so Keras finds the custom layers of a saved model again in another process.
 
 Every failure is a one-line :class:`~spaces.SpaceError` naming the user's file and line.
@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from spaces._base import Space
+from spaces._base import SearchSpace
 from spaces._errors import SpaceError, display_path, one_line, user_location
 from spaces._families import FAMILIES
 from spaces._user import GENERIC_BUILD_NAMES, BuildFnSpace, is_hypermodel
@@ -51,11 +51,11 @@ ENTRY_POINT_GROUP = "keras_hpsearch.spaces"
 #: the names :func:`load_space` tries, in order, when a spec names none
 DEFAULT_NAMES = ("SPACE", "build")
 
-_cache: dict[str, Space] = {}
+_cache: dict[str, SearchSpace] = {}
 _lock = threading.RLock()
 
 
-def get_space(name: str) -> Space:
+def get_space(name: str) -> SearchSpace:
     """The space called ``name``: a built-in family, an installed entry point, or a spec.
 
     Args:
@@ -84,7 +84,7 @@ def space_names() -> list[str]:
     return [*sorted(FAMILIES), *sorted(set(_entry_points()) - set(FAMILIES))]
 
 
-def load_space(spec: str) -> Space:
+def load_space(spec: str) -> SearchSpace:
     """The space a spec names: ``path/to/file.py[:NAME]`` or ``package.module[:NAME]``.
 
     The same spec (or another spelling of the same file and name) returns the same space object
@@ -120,37 +120,36 @@ def load_space(spec: str) -> Space:
         stable = f"{path if path is not None else target}:{attr}"
         if stable in _cache:
             return _cache[stable]
-        explicit_name = name is not None and name not in (*DEFAULT_NAMES, *GENERIC_BUILD_NAMES)
-        space = as_space(
-            obj, name=f"{stem}.{attr}" if explicit_name else stem, where=f"{where}:{attr}"
-        )
+        # named after the file alone unless the spec picks one of several: the same name for
+        # every spelling of the spec, in every process (a pickled space is loaded by `stable`)
+        by_file = attr in (*DEFAULT_NAMES, *GENERIC_BUILD_NAMES) or attr == _default_attr(module)
+        space = as_space(obj, name=stem if by_file else f"{stem}.{attr}", where=f"{where}:{attr}")
         _remember(space, stable)
         _cache[spec] = space
         return space
 
 
-def as_space(obj: Any, *, name: str | None = None, where: str | None = None) -> Space:
-    """``obj`` as a space: a Space as is, a Space subclass instantiated, a keras-tuner
+def as_space(obj: Any, *, name: str | None = None, where: str | None = None) -> SearchSpace:
+    """``obj`` as a space: a SearchSpace as is, a SearchSpace subclass instantiated, a keras-tuner
     ``HyperModel`` (class or instance) or a ``build(hp)`` function as a :class:`BuildFnSpace`.
 
     Args:
         obj: what a spec or an entry point names (or what a notebook passes).
         name: the name of a space made from a build function or hypermodel (see
-            :class:`BuildFnSpace`); a ``Space`` keeps its own.
+            :class:`BuildFnSpace`); a ``SearchSpace`` keeps its own.
         where: ``file:NAME`` for messages.
 
     Raises:
         SpaceError: ``obj`` is none of these, or instantiating it fails.
     """
     where = where or repr(obj)
-    if isinstance(obj, Space):
+    if isinstance(obj, SearchSpace):
         _check_named(obj, where)
         return obj
-    if inspect.isclass(obj) and issubclass(obj, Space):
+    if inspect.isclass(obj) and issubclass(obj, SearchSpace):
         if inspect.isabstract(obj):
-            raise SpaceError(
-                f"{where}: {obj.__name__} is abstract (it lacks sample_arch or build_body)"
-            )
+            missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
+            raise SpaceError(f"{where}: {obj.__name__} is abstract (it lacks {missing})")
         space = _instantiate(obj, where)
         _check_named(space, where)
         return space
@@ -250,17 +249,17 @@ def _is_hypermodel_class(obj: type) -> bool:
 
 
 def _candidates(module: ModuleType) -> list[tuple[str, Any]]:
-    """What the module offers as a space, in the order of preference: Space instances, Space
-    subclasses, HyperModel instances, HyperModel subclasses, then ``build*`` functions, each
+    """What the module offers as a space, in the order of preference: SearchSpace instances,
+    SearchSpace subclasses, HyperModel instances, HyperModel subclasses, then ``build*`` functions, each
     defined in the module itself (not imported into it)."""
     kinds: list[list[tuple[str, Any]]] = [[], [], [], [], []]
     for attr, obj in vars(module).items():
         if attr.startswith("_"):
             continue
-        if isinstance(obj, Space):
+        if isinstance(obj, SearchSpace):
             kinds[0].append((attr, obj))
         elif inspect.isclass(obj) and obj.__module__ == module.__name__:
-            if issubclass(obj, Space) and not inspect.isabstract(obj):
+            if issubclass(obj, SearchSpace) and not inspect.isabstract(obj):
                 kinds[1].append((attr, obj))
             elif _is_hypermodel_class(obj):
                 kinds[3].append((attr, obj))
@@ -273,6 +272,15 @@ def _candidates(module: ModuleType) -> list[tuple[str, Any]]:
         ):
             kinds[4].append((attr, obj))
     return next((kind for kind in kinds if kind), [])
+
+
+def _default_attr(module: ModuleType) -> str | None:
+    """What a spec without ``NAME`` picks in ``module`` (None: nothing, or several)."""
+    for default in DEFAULT_NAMES:
+        if hasattr(module, default):
+            return default
+    found = _candidates(module)
+    return found[0][0] if len(found) == 1 else None
 
 
 def _pick(module: ModuleType, name: str | None, where: str) -> tuple[str, Any]:
@@ -311,7 +319,7 @@ def _instantiate(cls: type, where: str) -> Any:
         ) from exc
 
 
-def _check_named(space: Space, where: str) -> None:
+def _check_named(space: SearchSpace, where: str) -> None:
     name = getattr(space, "name", None)
     if not isinstance(name, str) or not name:
         raise SpaceError(
@@ -324,7 +332,7 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def _load_entry_point(name: str, entry: importlib.metadata.EntryPoint) -> Space:
+def _load_entry_point(name: str, entry: importlib.metadata.EntryPoint) -> SearchSpace:
     where = f"entry point {name} = {entry.value}"
     try:
         obj = entry.load()
@@ -342,9 +350,7 @@ def _load_entry_point(name: str, entry: importlib.metadata.EntryPoint) -> Space:
     return space
 
 
-def _remember(space: Space, spec: str) -> None:
-    """Cache ``space`` under its stable ``spec``, which also pickles it (:class:`BuildFnSpace`)."""
-    space._spec = spec  # type: ignore[attr-defined]
-    if isinstance(space, BuildFnSpace):
-        space._unpickle = get_space
+def _remember(space: SearchSpace, spec: str) -> None:
+    """Cache ``space`` under its stable ``spec``, which it now reports and pickles as."""
+    space._found_as(spec)
     _cache[spec] = space

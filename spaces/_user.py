@@ -1,7 +1,8 @@
-"""A user's ``build(hp)`` function or keras-tuner ``HyperModel`` as a :class:`~spaces.Space`.
+"""A user's ``build(hp)`` function or keras-tuner ``HyperModel`` as a :class:`~spaces.SearchSpace`.
 
 :class:`BuildFnSpace` wraps a keras-tuner build function so it goes through the same search flow
-as the built-in families (``space.sample(TrialParams(trial))``, ``space.build_model``,
+as the built-in families (it is a :class:`~spaces.SearchSpace` that builds whole models, not a
+layer-by-layer :class:`~spaces.Space`) (``space.sample(TrialParams(trial))``, ``space.build_model``,
 ``space.compile``, ``space.from_params``, ``space.describe``):
 
 * **sampling**: :meth:`BuildFnSpace.sample` runs ``build(hp)`` with a keras-tuner-compatible
@@ -24,6 +25,10 @@ data) is raised by :meth:`~BuildFnSpace.build_model` as :class:`~spaces.UserBuil
 user's file and line, so the trial fails with that reason; :class:`~spaces.UnbuildableError`
 raised by ``build`` itself prunes the trial, as for the families. ``HyperModel.fit`` is not used:
 the platform trains the model.
+
+A space :func:`spaces.get_space` loaded pickles as its spec (:class:`~spaces.SearchSpace`): its
+build function, defined in a user's file imported under the loader's module name, is found again
+by loading the file in the process that unpickles it.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from typing import Any
 
 import keras
 
-from spaces._base import Candidate, Preset, Space, UnbuildableError, _set_remapper_for
+from spaces._base import Candidate, Preset, SearchSpace, UnbuildableError, _set_remapper_for
 from spaces._errors import UserBuildError, display_path, one_line, user_location
 from spaces._hp import HyperParameters
 from spaces._params import FixedParams, InvalidParamsError, ParamSource
@@ -88,7 +93,7 @@ def is_hypermodel(obj: Any) -> bool:
     return kt is not None and isinstance(obj, kt.HyperModel)
 
 
-class BuildFnSpace(Space[UserArch]):
+class BuildFnSpace(SearchSpace[UserArch]):
     """A keras-tuner ``build(hp)`` function or ``HyperModel`` as a search space.
 
     Args:
@@ -120,7 +125,7 @@ class BuildFnSpace(Space[UserArch]):
         train_ranges: TrainRanges | None = None,
         default_dataset: str = "fashion_mnist",
     ) -> None:
-        super().__init__(train_ranges=train_ranges or TrainRanges())
+        self.train_ranges = train_ranges or TrainRanges()
         self.hypermodel = build if is_hypermodel(build) else None
         if self.hypermodel is None and not callable(build):
             raise TypeError(
@@ -151,27 +156,11 @@ class BuildFnSpace(Space[UserArch]):
     def __repr__(self) -> str:
         return f"BuildFnSpace({self.build_name}, name={self.name!r})"
 
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
-
-    def __reduce__(self) -> Any:
-        """Pickled as its spec when it was loaded from one (its build function may not pickle)."""
-        spec, resolve = getattr(self, "_spec", None), getattr(self, "_unpickle", None)
-        if spec is None or resolve is None:
-            return super().__reduce__()
-        return resolve, (spec,)
-
-    # --- the Space API ------------------------------------------------------------------------
+    # --- the SearchSpace API ------------------------------------------------------------------
 
     def sample_arch(self, hp: ParamSource) -> UserArch:
         """Run ``build`` with ``hp`` and keep the values it asked for (see :meth:`sample`)."""
         return self._run(hp)[0]
-
-    def build_body(
-        self, arch: UserArch, x: keras.KerasTensor, regularizer: Any
-    ) -> keras.KerasTensor:
-        """Not used: the user's ``build`` makes the whole model (:meth:`build_model`)."""
-        raise NotImplementedError("a build(hp) space builds whole models: use build_model")
 
     def sample(self, hp: ParamSource) -> Candidate[UserArch]:
         """Run ``build(hp)`` on a keras-tuner ``hp`` over ``hp``, then the training knobs.

@@ -46,7 +46,7 @@ from search.trials import (
     TrialObserver,
     TrialOutcome,
 )
-from spaces import FloatParam, IntParam, Param, ParamSource, Space
+from spaces import FloatParam, IntParam, Param, ParamSource, SearchSpace
 
 __all__ = ["KerasTunerParams", "run_keras_tuner"]
 
@@ -85,7 +85,7 @@ class KerasTunerParams(ParamSource):
 class _SpaceHyperModel(kt.HyperModel):
     """The space as keras-tuner's ``HyperModel`` (used by keras-tuner to discover the space)."""
 
-    def __init__(self, space: Space, input_shape: tuple[int, ...], num_classes: int) -> None:
+    def __init__(self, space: SearchSpace, input_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__(name=space.name)
         self.space, self.input_shape, self.num_classes = space, input_shape, num_classes
 

@@ -34,7 +34,7 @@ from search.storages import open_storage, open_study
 from search.tracking import TrialRunCloser, check_tracking_uri
 from search.training import configure_precision, configure_threads
 from search.trials import OBJECTIVES
-from spaces import Space, check, get_space
+from spaces import SearchSpace, check, get_space
 
 __all__ = ["METRIC_NAMES", "Invocation", "Prepared", "check_workers", "prepare"]
 
@@ -72,7 +72,7 @@ class Prepared:
     """A search with every input checked and opened."""
 
     settings: SearchSettings
-    space: Space
+    space: SearchSpace
     data: Dataset
     study: optuna.Study
     artifact_store: FileSystemArtifactStore
@@ -170,7 +170,7 @@ def prepare(
     settings: SearchSettings,
     invocation: Invocation | None = None,
     *,
-    space: Space | None = None,
+    space: SearchSpace | None = None,
     data: Dataset | None = None,
 ) -> Prepared:
     """Check every input and open data, storage and study, in an order that writes nothing

@@ -7,13 +7,13 @@ from typing import Any
 import optuna
 
 from search.training import multiply_adds
-from spaces import Space
+from spaces import SearchSpace
 
 __all__ = ["enqueue_presets"]
 
 
 def enqueue_presets(
-    study: optuna.Study, space: Space, dataset: str, input_shape: tuple[int, ...], num_classes: int
+    study: optuna.Study, space: SearchSpace, dataset: str, input_shape: tuple[int, ...], num_classes: int
 ) -> list[str]:
     """Put the family's presets for ``dataset`` first in the study, once each, the cheapest to train
     first (:func:`multiply_adds`), so the pruner has their scores when a costly one reaches its

@@ -43,7 +43,7 @@ from search.final._refit import MAX_REFIT_SHARE, SAFETY, plan_refit
 from search.policy import DEFAULT_TIME_POLICY
 from search.training import StopAt, fit_candidate, prepare_model
 from search.trials import MODEL_ARTIFACT_ATTR
-from spaces import Space
+from spaces import SearchSpace
 
 __all__ = [
     "FOLDS",
@@ -300,7 +300,7 @@ class _Folds:
     """The folds of one cross-validation, and the in-memory study its finalists are trials of."""
 
     def __init__(
-        self, space: Space, data: Dataset, folds: int, *, end: float | None, seed: int | None, jit: bool
+        self, space: SearchSpace, data: Dataset, folds: int, *, end: float | None, seed: int | None, jit: bool
     ) -> None:
         self.space, self.data, self.folds, self.end, self.jit = space, data, folds, end, jit
         self.seed = seed or 0
@@ -390,7 +390,7 @@ _STATE_NOTES = {
 
 def crossvalidate(
     trials: Sequence[FrozenTrial],
-    space: Space,
+    space: SearchSpace,
     data: Dataset,
     *,
     folds: int,
@@ -441,7 +441,7 @@ def crossvalidate(
 def choose_model(
     study: optuna.Study,
     best: FrozenTrial,
-    space: Space,
+    space: SearchSpace,
     data: Dataset,
     *,
     cv: int | str,
@@ -495,7 +495,7 @@ def choose_model(
 
 
 def _crossval_choice(
-    best: FrozenTrial, close: list[FrozenTrial], space: Space, data: Dataset, *, folds: int,
+    best: FrozenTrial, close: list[FrozenTrial], space: SearchSpace, data: Dataset, *, folds: int,
     end: float | None, seed: int | None, jit: bool,
 ) -> ModelChoice:  # fmt: skip
     """Cross-validate the finalists ``close`` (``end``: when the last fold must be done)."""

@@ -26,7 +26,7 @@ from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
 from search.policy import DEFAULT_TIME_POLICY
 from search.training import FinalFit, fit_final
-from spaces import Space
+from spaces import SearchSpace
 
 __all__ = ["FINAL_MODEL_ATTR", "RefitPlan", "plan_refit", "refit", "refit_reserve"]
 
@@ -126,7 +126,7 @@ def refit_reserve(study: optuna.Study, data: Dataset, budget: float | None = Non
 def refit(
     study: optuna.Study,
     trial: FrozenTrial,
-    space: Space,
+    space: SearchSpace,
     data: Dataset,
     *,
     end: float | None,

@@ -18,7 +18,7 @@ from search.final._crossval import ModelChoice
 from search.final._ensemble import Ensemble, log_loss
 from search.training import FinalFit, fit_candidate
 from search.trials import MODEL_ARTIFACT_ATTR, format_value, load_model_artifact
-from spaces import Space
+from spaces import SearchSpace
 
 __all__ = ["SearchEffort", "SearchSummary", "TestEvaluation", "evaluate_best", "search_effort", "summarize"]
 
@@ -66,7 +66,7 @@ def _test_probabilities(model: keras.Model, data: Dataset) -> np.ndarray:
 def evaluate_best(
     study: optuna.Study,
     trial: FrozenTrial,
-    space: Space,
+    space: SearchSpace,
     data: Dataset,
     *,
     max_epochs: int,

@@ -13,7 +13,7 @@ from spaces import (
     BuildFnSpace,
     Candidate,
     FixedParams,
-    Space,
+    SearchSpace,
     UnbuildableError,
 )
 
@@ -23,7 +23,7 @@ _log = logging.getLogger(__name__)
 
 
 def buildable(
-    space: Space,
+    space: SearchSpace,
     input_shape: tuple[int, ...],
     num_classes: int,
     affordable: Callable[[keras.Model, Candidate], bool] | None = None,
@@ -54,7 +54,7 @@ def buildable(
     return feasible
 
 
-def space_distributions(space: Space) -> dict[str, BaseDistribution]:
+def space_distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
     """Every parameter ``space`` can declare, as the Optuna distribution a trial would record, so
     that the prior sampler can draw (and check) a whole point before any trial declared its
     parameters: a 4th block's filters, say, when the presets have 3. Empty for a user's

@@ -21,7 +21,7 @@ from search.core import WALL_CLOCK, Clock
 from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
 from search.training._deadline import StopAt
-from spaces import Candidate, Space
+from spaces import Candidate, SearchSpace
 
 __all__ = [
     "FIRST_EPOCH_FRACTION",
@@ -339,7 +339,7 @@ def _freeze_long_lived_objects() -> None:
         _frozen = True
 
 
-def prepare_model(space: Space, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
+def prepare_model(space: SearchSpace, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
     """A freshly built and compiled model, after clearing the previous trial's graph
     (``jit``: compile its training step with XLA)."""
     keras.backend.clear_session()  # also collects garbage (gc.collect)
@@ -421,7 +421,7 @@ class _OneRun(keras.callbacks.CallbackList):
 
 
 def fit_candidate(
-    space: Space,
+    space: SearchSpace,
     candidate: Candidate,
     data: Dataset,
     *,
@@ -525,7 +525,7 @@ class FinalFit:
 
 
 def fit_final(
-    space: Space,
+    space: SearchSpace,
     candidate: Candidate,
     data: Dataset,
     *,

@@ -36,7 +36,7 @@ from search.trials._records import (
     record_partial,
     record_result,
 )
-from spaces import Candidate, Space, TrialParams, UnbuildableError
+from spaces import Candidate, SearchSpace, TrialParams, UnbuildableError
 
 __all__ = ["Objective"]
 
@@ -95,7 +95,7 @@ class Objective:
         clock: the clock ``search_end`` is on (default: the wall clock).
     """
 
-    space: Space
+    space: SearchSpace
     data: Dataset
     max_epochs: int
     observers: ObserverGroup

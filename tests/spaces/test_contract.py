@@ -4,6 +4,11 @@ A new family is covered as soon as it is registered: its presets must be valid p
 with the documented parameter counts, random samples must build and train, a trial's params must
 rebuild the same model, ``describe()`` must show every range, bad dicts must be rejected, and no
 architecture parameter may be silently ignored by the model.
+
+The part of the contract that holds for any :class:`~spaces.SearchSpace` (found by its spec,
+presets, random samples, rebuilding, ``describe()``, bad dicts) also runs over the users' spaces
+of ``tests/user_project``: a ``build(hp)`` function, a keras-tuner ``HyperModel`` and a ``Space``
+subclass.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import pickle
 import re
 import traceback
 from collections.abc import Iterator
@@ -46,11 +52,24 @@ INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
 NUM_CLASSES = 10
 SMALL = 1_000_000  # random samples used for training and rebuilding stay under this many params
 SPACES_DIR = Path(spaces.__file__).resolve().parent
+PROJECT = Path(__file__).resolve().parents[1] / "user_project"
 FAMILY_NAMES = list(spaces.FAMILIES)
+#: users' spaces, by the spec spaces.get_space finds them by, and a short id
+USER_SPACES = {
+    "user-build-hp": f"{PROJECT / 'kt_getting_started.py'}:build_model",
+    "user-hypermodel": str(PROJECT / "kt_hypermodel.py"),
+    "user-space-subclass": str(PROJECT / "my_space.py"),
+}
+#: every space the space-generic tests run over: the families by name, the users' by spec
+ANY_SPACE = [*FAMILY_NAMES, *(pytest.param(spec, id=key) for key, spec in USER_SPACES.items())]
 PRESETS = [
     pytest.param(family, preset, id=f"{family}-{preset}")
     for family, space in spaces.FAMILIES.items()
     for preset in space.presets
+] + [
+    pytest.param(spec, preset, id=f"{key}-{preset}")
+    for key, spec in USER_SPACES.items()
+    for preset in spaces.get_space(spec).presets
 ]
 
 #: Values each family's documents tried (or its presets use); all must lie inside its ranges.
@@ -90,8 +109,8 @@ TRIED: dict[str, dict[str, list[Any]]] = {
 
 @functools.cache
 def described(family: str) -> dict[str, Param]:
-    """``describe()`` of a family, computed once per test session."""
-    return spaces.FAMILIES[family].describe()
+    """``describe()`` of a family (or a user's space, by its spec), computed once per session."""
+    return spaces.get_space(family).describe()
 
 
 def sample(space: Space, seed: int) -> tuple[optuna.trial.Trial, Candidate]:
@@ -106,11 +125,12 @@ def build(
 ) -> keras.Model:
     """A fresh model of ``candidate`` on ``dataset``'s input shape.
 
-    Unless ``trainable``, it is built in a stateless scope, which creates all the variables in one
-    batch at the end: about a quarter faster for the many models this suite only inspects.
+    Unless ``trainable``, a family's model is built in a stateless scope, which creates all the
+    variables in one batch at the end: about a quarter faster for the many models this suite only
+    inspects (not a user's: a build that compiles creates its optimizer's variables at once).
     """
     keras.backend.clear_session(free_memory=False)  # the gc pass costs more than the build
-    if trainable:
+    if trainable or not isinstance(space, Space):
         return space.build_model(candidate, INPUT_SHAPES[dataset], NUM_CLASSES)
     with keras.StatelessScope():
         return space.build_model(candidate, INPUT_SHAPES[dataset], NUM_CLASSES)
@@ -132,7 +152,7 @@ def small_seed(family: str, max_params: int = SMALL) -> int:
 
     Clean invalid combinations are skipped, and so are big models.
     """
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     for seed in range(30):
         _, candidate = sample(space, seed)
         try:
@@ -149,7 +169,7 @@ def small_sample(
     family: str, *, trainable: bool = False
 ) -> tuple[dict[str, Any], Candidate, keras.Model]:
     """A small random sample of ``family``: the trial's params, the candidate and a fresh model."""
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     trial, candidate = sample(space, small_seed(family))
     model = build(space, candidate, space.default_dataset, trainable=trainable)
     return trial.params, candidate, model
@@ -244,7 +264,7 @@ def test_family_is_registered_under_its_name(family: str) -> None:
 
 @pytest.mark.parametrize(("family", "name"), PRESETS)
 def test_preset_is_a_valid_point(family: str, name: str) -> None:
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     preset = space.presets[name]
     assert preset.name == name and preset.dataset in INPUT_SHAPES
     candidate = space.from_params(preset.params)  # strict: no missing, bad or leftover keys
@@ -254,12 +274,21 @@ def test_preset_is_a_valid_point(family: str, name: str) -> None:
 
 @pytest.mark.parametrize(("family", "name"), PRESETS)
 def test_preset_builds_with_the_documented_param_count(family: str, name: str) -> None:
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     preset = space.presets[name]
     model = build(space, space.from_params(preset.params), preset.dataset)
     assert model.output.shape == (None, NUM_CLASSES)
     if preset.param_count is not None:
         assert model.count_params() == preset.param_count
+
+
+@pytest.mark.parametrize("family", ANY_SPACE)
+def test_a_space_is_found_by_its_spec_and_pickles_as_it(family: str) -> None:
+    space = spaces.get_space(family)
+    assert isinstance(space, spaces.SearchSpace) and space.name and space.summary
+    assert space.default_dataset in INPUT_SHAPES
+    assert space.spec is not None and spaces.get_space(space.spec) is space
+    assert pickle.loads(pickle.dumps(space)) is space
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
@@ -276,9 +305,9 @@ def test_documented_values_lie_in_the_ranges(family: str) -> None:
 # --- random samples -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", ANY_SPACE)
 def test_most_random_samples_build(family: str) -> None:
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     built, seeds = 0, 10
     for seed in range(seeds):
         _, candidate = sample(space, seed)
@@ -291,9 +320,9 @@ def test_most_random_samples_build(family: str) -> None:
     assert built > seeds // 2, f"only {built} of {seeds} random {family} samples build"
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", ANY_SPACE)
 def test_random_sample_compiles_and_trains_a_step(family: str) -> None:
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     _, candidate, model = small_sample(family, trainable=True)
     space.compile(model, candidate)
     model.run_eagerly = True  # tracing costs seconds per model; test_train covers graph mode
@@ -307,9 +336,9 @@ def test_random_sample_compiles_and_trains_a_step(family: str) -> None:
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", ANY_SPACE)
 def test_trial_params_rebuild_the_same_model(family: str) -> None:
-    space = spaces.FAMILIES[family]
+    space = spaces.get_space(family)
     params, candidate, model = small_sample(family)
     expected = architecture(model), model.count_params()
     rebuilt = space.from_params(params)
@@ -319,9 +348,9 @@ def test_trial_params_rebuild_the_same_model(family: str) -> None:
     assert (architecture(again), again.count_params()) == expected
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", ANY_SPACE)
 def test_describe_holds_every_sampled_parameter(family: str) -> None:
-    space, params = spaces.FAMILIES[family], described(family)
+    space, params = spaces.get_space(family), described(family)
     for seed in range(20):
         trial, _ = sample(space, seed)
         for name, value in trial.params.items():
@@ -337,10 +366,11 @@ def test_describe_holds_every_sampled_parameter(family: str) -> None:
                 )
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", ANY_SPACE)
 def test_from_params_rejects_bad_dicts(family: str) -> None:
-    space = spaces.FAMILIES[family]
-    good = dict(next(iter(space.presets.values())).params)
+    space = spaces.get_space(family)
+    # a preset, else (a user's space without one) a random sample's params
+    good = dict(next(iter(space.presets.values())).params) if space.presets else small_sample(family)[0]
     params = described(family)
     for key in good:
         missing = {k: v for k, v in good.items() if k != key}

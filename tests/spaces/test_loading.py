@@ -6,13 +6,17 @@ names the user's file and line (``spaces.SpaceError``).
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import optuna
 import pytest
 
 import spaces
@@ -196,3 +200,71 @@ def test_another_process_resolves_a_spec_to_the_same_space(tmp_path: Path) -> No
         .splitlines()[-1]
     )
     assert out.split("|") == [space.name, space.spec, str(sorted(space.describe()))]
+
+
+# --- a space pickles as its spec -----------------------------------------------------------------
+
+USER_SPACES = [
+    pytest.param(f"{PROJECT / 'kt_getting_started.py'}:build_model", id="build-hp"),
+    pytest.param(str(PROJECT / "kt_hypermodel.py"), id="hypermodel"),
+    pytest.param(str(PROJECT / "my_space.py"), id="space-subclass"),
+]
+
+
+#: each layer's class, output shape and parameter count, and the model's: the same in both processes
+MODEL_SUMMARY = """
+def model_summary(model):
+    layers = [(type(layer).__name__, list(layer.output.shape), layer.count_params()) for layer in model.layers]
+    return [layers, model.count_params()]
+"""
+
+
+def test_user_spaces_pickle_as_their_spec_and_build_the_same_model_in_a_fresh_process(
+    tmp_path: Path,
+) -> None:
+    """What a process that gets a pickled space does (a ``--workers`` child, a saved artifact): a
+    fresh interpreter, in another folder, unpickles the user's space (its build function or
+    classes live in a file only the loader imports), samples the same candidate from the same
+    parameters and builds the same model."""
+    namespace: dict[str, Any] = {}
+    exec(MODEL_SUMMARY, namespace)  # noqa: S102 - the one definition both processes run
+    model_summary = namespace["model_summary"]
+    loaded, expected = [], []
+    for param in USER_SPACES:
+        space = spaces.load_space(param.values[0])
+        study = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(seed=1)
+        )
+        trial = study.ask()
+        candidate = space.sample(spaces.TrialParams(trial))
+        assert pickle.loads(pickle.dumps(space)) is space  # in this process: the very space
+        # the space first: unpickling it loads the user's file, where the candidate's classes live
+        loaded.append((space, candidate, trial.params))
+        model = space.build_model(candidate, SHAPE, CLASSES)
+        expected.append([space.name, space.spec, True, model_summary(model)])
+    (tmp_path / "spaces.pickle").write_bytes(pickle.dumps(loaded))
+    code = MODEL_SUMMARY + textwrap.dedent("""
+        import json, pickle, sys
+        import spaces
+        out = []
+        for space, candidate, params in pickle.loads(open(sys.argv[1], "rb").read()):
+            model = space.build_model(candidate, (28, 28, 1), 10)
+            same = space.from_params(params) == candidate and spaces.get_space(space.spec) is space
+            out.append([space.name, space.spec, same, model_summary(model)])
+        print(json.dumps(out))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "spaces.pickle")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(expected))
+
+
+def test_a_space_made_in_this_process_pickles_by_value() -> None:
+    """A space no spec finds (a notebook's) has no spec to pickle as: it pickles as an object."""
+    space = type(spaces.FAMILIES["cnn"])()
+    assert space.spec is None
+    copy = pickle.loads(pickle.dumps(space))
+    assert copy is not space and copy == space and copy.spec is None
