@@ -49,51 +49,89 @@ class TrialRecord:
     """
 
     # -- who runs it (the worker loop, as the trial starts)
-    search_run: str | None = None  # the id of the invocation that started it (--n-trials counts its own)
-    worker: str | None = None  # "host:pid" of the process that ran it
-    worker_process: dict[str, Any] | None = None  # that process, told apart from a later one with its pid (WorkerProcess.attr())
+    #: the id of the invocation that started it (--n-trials counts its own)
+    search_run: str | None = None
+    #: "host:pid" of the process that ran it
+    worker: str | None = None
+    #: that process, told apart from a later one with its pid (WorkerProcess.attr())
+    worker_process: dict[str, Any] | None = None
     # -- who proposed it (queued before it starts)
-    preset: str | None = None  # the name of the documents' preset it trains (--enqueue-presets)
-    engine: str | None = None  # "keras-tuner" when keras-tuner proposed it (absent: Optuna's sampler)
-    keras_tuner_trial: str | None = None  # keras-tuner's id of the trial it trains
-    keras_tuner_epochs: int | None = None  # epochs keras-tuner's Hyperband bracket gave it
+    #: the name of the documents' preset it trains (--enqueue-presets)
+    preset: str | None = None
+    #: "keras-tuner" when keras-tuner proposed it (absent: Optuna's sampler)
+    engine: str | None = None
+    #: keras-tuner's id of the trial it trains
+    keras_tuner_trial: str | None = None
+    #: epochs keras-tuner's Hyperband bracket gave it
+    keras_tuner_epochs: int | None = None
     # -- its plan (the objective, before it trains)
-    epochs_planned: int | None = None  # epochs it would train if nothing stopped it: its own, at most --max-epochs
-    device: str | None = None  # what trained it, e.g. "CPU (2 threads)"
-    resumed_from_trial: int | None = None  # the number of the dead trial whose checkpoint it resumed
-    resumed_from_epoch: int | None = None  # epochs that trial had completed (it went on from there)
-    first_epoch_images: int | None = None  # training images its first epoch trained on (a subset, or all)
-    param_count: int | None = None  # the model's weights (a count)
+    #: epochs it would train if nothing stopped it: its own, at most --max-epochs
+    epochs_planned: int | None = None
+    #: what trained it, e.g. "CPU (2 threads)"
+    device: str | None = None
+    #: the number of the dead trial whose checkpoint it resumed
+    resumed_from_trial: int | None = None
+    #: epochs that trial had completed (it went on from there)
+    resumed_from_epoch: int | None = None
+    #: training images its first epoch trained on (a subset, or all)
+    first_epoch_images: int | None = None
+    #: the model's weights (a count)
+    param_count: int | None = None
     # -- what the cost model predicts from (the objective, once the model is built)
-    multiply_adds: int | None = None  # the model's multiply-adds per image (a forward pass)
-    batch_size: int | None = None  # images per training step
-    train_images: int | None = None  # images of the training split (an epoch's images)
-    predicted_seconds_per_epoch: float | None = None  # the cost model's prediction for it (s)
-    time_cap_seconds: float | None = None  # its time cap: the user's --trial-timeout or one derived from the time left (s)
-    time_bound_seconds: float | None = None  # past its cap while ahead of the leader, no epoch ends after this (s)
+    #: the model's multiply-adds per image (a forward pass)
+    multiply_adds: int | None = None
+    #: images per training step
+    batch_size: int | None = None
+    #: images of the training split (an epoch's images)
+    train_images: int | None = None
+    #: the cost model's prediction for it (s)
+    predicted_seconds_per_epoch: float | None = None
+    #: its time cap: the user's --trial-timeout or one derived from the time left (s)
+    time_cap_seconds: float | None = None
+    #: past its cap while ahead of the leader, no epoch ends after this (s)
+    time_bound_seconds: float | None = None
     # -- its MLflow run (the tracker, as the run opens)
-    mlflow_run_id: str | None = None  # the id of its MLflow run
-    mlflow_experiment_id: str | None = None  # the id of that run's experiment
-    mlflow_run: str | None = None  # the run's page: a URL, or the route after the MLflow UI's address
+    #: the id of its MLflow run
+    mlflow_run_id: str | None = None
+    #: the id of that run's experiment
+    mlflow_experiment_id: str | None = None
+    #: the run's page: a URL, or the route after the MLflow UI's address
+    mlflow_run: str | None = None
     # -- how it trained (the objective, as it ends)
-    batch_seconds_per_epoch: float | None = None  # the pace its first batches showed, scaled to an epoch (s)
-    checkpoint_seconds_per_epoch: float | None = None  # saving its checkpoint after an epoch, on average (s)
-    stopped_by_time_budget: bool | None = None  # True: its time cap or the search's end stopped it
-    val_accuracy: float | None = None  # its best validation accuracy over its epochs (0 to 1)
-    best_epoch: int | None = None  # the epoch of that best (from 1)
-    epochs_run: int | None = None  # epochs it trained (and validated)
-    training_seconds: float | None = None  # its training and validation (s)
-    seconds_per_epoch: float | None = None  # an epoch on every training image, on average (s)
-    images_per_second: float | None = None  # training images per second
-    history: dict[str, list[float | None]] | None = None  # per-epoch learning curves (CURVES; None: not finite)
-    model_artifact_id: str | None = None  # the Optuna artifact holding its trained model (kept for the best)
+    #: the pace its first batches showed, scaled to an epoch (s)
+    batch_seconds_per_epoch: float | None = None
+    #: saving its checkpoint after an epoch, on average (s)
+    checkpoint_seconds_per_epoch: float | None = None
+    #: True: its time cap or the search's end stopped it
+    stopped_by_time_budget: bool | None = None
+    #: its best validation accuracy over its epochs (0 to 1)
+    val_accuracy: float | None = None
+    #: the epoch of that best (from 1)
+    best_epoch: int | None = None
+    #: epochs it trained (and validated)
+    epochs_run: int | None = None
+    #: its training and validation (s)
+    training_seconds: float | None = None
+    #: an epoch on every training image, on average (s)
+    seconds_per_epoch: float | None = None
+    #: training images per second
+    images_per_second: float | None = None
+    #: per-epoch learning curves (CURVES; None: not finite)
+    history: dict[str, list[float | None]] | None = None
+    #: the Optuna artifact holding its trained model (kept for the best)
+    model_artifact_id: str | None = None
     # -- why it ended early
-    pruned_reason: str | None = None  # why it was pruned ("pruner", the time budget, "cannot be built: ...")
-    pruned_epoch: int | None = None  # epochs it had completed when pruned
-    fail_reason: str | None = None  # why it failed: "<exception type>: <first line>", or what ended it
-    interrupted: bool | None = None  # True: Ctrl-C stopped it (failed, and queued again)
+    #: why it was pruned ("pruner", the time budget, "cannot be built: ...")
+    pruned_reason: str | None = None
+    #: epochs it had completed when pruned
+    pruned_epoch: int | None = None
+    #: why it failed: "<exception type>: <first line>", or what ended it
+    fail_reason: str | None = None
+    #: True: Ctrl-C stopped it (failed, and queued again)
+    interrupted: bool | None = None
     # -- a cross-validation run (the in-memory study of the finalists, not the search's)
-    trial: int | None = None  # the number of the search trial whose configuration it scores
+    #: the number of the search trial whose configuration it scores
+    trial: int | None = None
 
     @classmethod
     def of(cls, trial: RecordedTrial) -> TrialRecord:
@@ -114,10 +152,11 @@ class TrialRecord:
 
     def attrs(self) -> dict[str, Any]:
         """The recorded fields, by the name they are stored under."""
-        return {f.name: v for f in dataclasses.fields(self) if (v := getattr(self, f.name)) is not None}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: value for name, value in values.items() if value is not None}
 
     def write(self, trial: WritableTrial) -> None:
-        """Store the recorded fields as ``trial``'s user attributes (the others are left as they are)."""
+        """Store the recorded fields as ``trial``'s user attributes (its others are kept)."""
         for name, value in self.attrs().items():
             trial.set_user_attr(name, value)
 
@@ -149,12 +188,13 @@ class TrialRecord:
             TrialKey.EPOCHS_RUN: TrialKey.EPOCHS_RUN.value,
             TrialKey.BEST_EPOCH: TrialKey.BEST_EPOCH.value,
         }
-        return {metric: float(v) for key, metric in names.items() if (v := self.get(key)) is not None}
+        values = {metric: self.get(key) for key, metric in names.items()}
+        return {metric: float(v) for metric, v in values.items() if v is not None}
 
 
 @functools.cache
 def _kinds() -> dict[str, type]:
-    """Each field's type, without its None (``int | None``: int; ``dict[str, Any] | None``: dict)."""
+    """Each field's type without its None (``int | None``: int; ``dict[str, Any] | None``: dict)."""
     hints = typing.get_type_hints(TrialRecord)
     kinds = {}
     for f in dataclasses.fields(TrialRecord):
