@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from search.cli import ArgumentParser
 from search.core import DEFAULT_STORAGE, exit_on_usage_error, setup_logging, start_tensorflow
+from search.records import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -117,12 +118,13 @@ def accuracy_time_figure(studies: Sequence[optuna.Study]) -> go.Figure:
     fig = go.Figure()
     everyone: list[tuple[float, float, str]] = []
     for study in studies:
-        trials = [
-            t
+        timed = [
+            (t, seconds)
             for t in study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
-            if "training_seconds" in t.user_attrs and t.values
+            if (seconds := TrialRecord.of(t).training_seconds) is not None and t.values
         ]
-        xs = [float(t.user_attrs["training_seconds"]) for t in trials]
+        trials = [t for t, _ in timed]
+        xs = [seconds for _, seconds in timed]
         ys = [float(t.values[0]) for t in trials]
         labels = [
             f"{study.study_name} trial {t.number}<br>" + "<br>".join(f"{k}={v}" for k, v in t.params.items())

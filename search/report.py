@@ -21,6 +21,7 @@ import numpy as np
 
 from search.cli import ArgumentParser, add_study_options
 from search.core import DEFAULT_STORAGE, exit_on_usage_error, setup_logging, start_tensorflow
+from search.records import CURVES, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -33,8 +34,6 @@ _log = logging.getLogger("search")
 
 #: the report's folder when ``--out`` is not given: ``reports/<study>.html``
 DEFAULT_OUT_DIR = "reports"
-#: the per-epoch metrics drawn as learning curves
-_CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def build_parser() -> ArgumentParser:
@@ -67,16 +66,17 @@ def _history(trial: FrozenTrial, tracking_uri: str | None, use_mlflow: bool) -> 
     Returns:
         ``{metric: values per epoch}`` (possibly empty) and a phrase naming the source.
     """
-    kept = trial.user_attrs.get("history")
-    if isinstance(kept, dict) and any(kept.values()):
+    record = TrialRecord.of(trial)
+    kept = record.history
+    if kept is not None and any(kept.values()):
         curves = {str(k): [float("nan") if v is None else float(v) for v in vs] for k, vs in kept.items()}
         return curves, "the user attribute history of the trial in Optuna"
-    run_id = trial.user_attrs.get("mlflow_run_id")
+    run_id = record.mlflow_run_id
     if run_id and use_mlflow:
         from search.tracking import metric_histories
 
         try:
-            curves = metric_histories(str(run_id), _CURVES, tracking_uri)
+            curves = metric_histories(str(run_id), CURVES, tracking_uri)
             if any(curves.values()):
                 return {k: v for k, v in curves.items() if v}, f"MLflow run {run_id}"
         except Exception as exc:  # store moved or unreachable: use Optuna's values
@@ -185,15 +185,15 @@ def build_report(study: optuna.Study, tracking_uri: str | None = None, use_mlflo
     best = best_trial(study)
     if best is None:
         return _page(study.study_name, parts)
-    attrs = best.user_attrs
+    record = TrialRecord.of(best)
     parts.append(f"<h2>Best trial {best.number}</h2>")
     facts = [f"validation accuracy {best.values[0]:.4f}"]
-    if "training_seconds" in attrs:
-        facts.append(f"{float(attrs['training_seconds']):.1f} s training")
-    if "param_count" in attrs:
-        facts.append(f"{int(attrs['param_count']):,} parameters")
-    if "epochs_run" in attrs:
-        facts.append(f"{attrs['epochs_run']} epochs")
+    if record.training_seconds is not None:
+        facts.append(f"{record.training_seconds:.1f} s training")
+    if record.param_count is not None:
+        facts.append(f"{record.param_count:,} parameters")
+    if record.epochs_run is not None:
+        facts.append(f"{record.epochs_run} epochs")
     parts.append(f"<p>{html.escape('; '.join(facts))}</p>")
     parts.append(_html_table([{"parameter": k, "value": v} for k, v in best.params.items()]))
     parts.append("<h3>Learning curves</h3>")

@@ -37,6 +37,7 @@ from search.execution import (
     make_objective,
 )
 from search.final import SearchSummary
+from search.records import TrialRecord
 from search.training import Checkpoints, Resume
 from search.trials import (
     Objective,
@@ -129,8 +130,8 @@ class _RoundModels(TrialObserver):
         return self.folder / f"{keras_tuner_trial}.json"
 
     def on_trial_end(self, outcome: TrialOutcome) -> None:
-        attrs = outcome.trial.user_attrs
-        kt_trial, epochs = attrs.get("keras_tuner_trial"), attrs.get("keras_tuner_epochs")
+        record = TrialRecord.of(outcome.trial)
+        kt_trial, epochs = record.keras_tuner_trial, record.keras_tuner_epochs
         if outcome.model is None or kt_trial is None or epochs is None or int(epochs) >= self.max_epochs:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -209,13 +210,16 @@ class _PlatformTuner(kt.Tuner):
         epochs = int(hp.values.get("tuner/epochs", self.objective.max_epochs))
         # keras-tuner's point goes through Optuna's queue, so the objective's suggest_* calls
         # return keras-tuner's values and the trial is stored like any other
-        attrs: dict[str, Any] = {"engine": "keras-tuner", "keras_tuner_trial": str(trial.trial_id)}
-        if "tuner/epochs" in hp.values:  # Hyperband's bracket: this trial's epochs
-            attrs["keras_tuner_epochs"] = epochs
+        bracket = epochs if "tuner/epochs" in hp.values else None  # Hyperband's bracket: this trial's epochs
         objective = replace(self.objective, max_epochs=min(epochs, self.objective.max_epochs))
         continues = str(hp.values.get("tuner/trial_id", "")) or None
-        if continues is not None and self.round_models is not None and self.objective.checkpoints is not None:
-            attrs["keras_tuner_continues"] = continues  # the trial of the previous round it goes on from
+        if self.round_models is None or self.objective.checkpoints is None:
+            continues = None
+        record = TrialRecord(
+            engine="keras-tuner", keras_tuner_trial=str(trial.trial_id), keras_tuner_epochs=bracket,
+            keras_tuner_continues=continues,
+        )  # fmt: skip
+        if continues is not None:
             objective = replace(
                 objective,
                 checkpoints=_Continuing(
@@ -225,13 +229,13 @@ class _PlatformTuner(kt.Tuner):
                     int(hp.values.get("tuner/initial_epoch", 0)),
                 ),
             )
-        optuna_trial = self._ask(values, attrs)
+        optuna_trial = self._ask(values, record)
         try:
             value = objective(optuna_trial)
         except optuna.TrialPruned:
             frozen = self.study.tell(optuna_trial, state=optuna.trial.TrialState.PRUNED)
             self.progress(self.study, frozen)
-            partial = frozen.user_attrs.get("val_accuracy")
+            partial = TrialRecord.of(frozen).val_accuracy
             if partial is None:
                 raise kt.errors.FailedTrialError("over its time budget before an epoch ended") from None
             return {"val_accuracy": float(partial)}
@@ -243,22 +247,22 @@ class _PlatformTuner(kt.Tuner):
         self.progress(self.study, frozen)
         return {"val_accuracy": float(value)}  # type: ignore[arg-type]
 
-    def _ask(self, values: dict[str, Any], attrs: dict[str, Any]) -> optuna.Trial:
+    def _ask(self, values: dict[str, Any], record: TrialRecord) -> optuna.Trial:
         """A new Optuna trial holding keras-tuner's values (queued, then asked for).
 
         ``study.ask`` takes the oldest waiting trial of the study; one left waiting by an earlier
         invocation that died between queueing and asking is not this keras-tuner trial, so it is
         recorded as failed (with the reason) and the next one is taken.
         """
-        self.study.enqueue_trial(values, user_attrs=attrs)
+        self.study.enqueue_trial(values, user_attrs=record.attrs())
         while True:
             with warnings.catch_warnings():  # Optuna would like optimize() for its heartbeat thread
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 optuna_trial = self.study.ask()
             # (a retried keras-tuner trial has the same id and the same values)
-            if optuna_trial.user_attrs.get("keras_tuner_trial") == attrs["keras_tuner_trial"]:
+            if TrialRecord.of(optuna_trial).keras_tuner_trial == record.keras_tuner_trial:
                 return optuna_trial
-            optuna_trial.set_user_attr("fail_reason", "left waiting by an earlier keras-tuner invocation")
+            TrialRecord(fail_reason="left waiting by an earlier keras-tuner invocation").write(optuna_trial)
             self.study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import optuna
 
+from search.records import TrialRecord
 from search.training import multiply_adds
 from spaces import SearchSpace
 
@@ -18,7 +19,7 @@ def enqueue_presets(
     """Put the family's presets for ``dataset`` first in the study, once each, the cheapest to train
     first (:func:`multiply_adds`), so the pruner has their scores when a costly one reaches its
     first rung; returns their names in that order."""
-    done = {t.user_attrs.get("preset") for t in study.get_trials(deepcopy=False)}
+    done = {TrialRecord.of(t).preset for t in study.get_trials(deepcopy=False)}
     presets = [p for p in space.presets.values() if p.dataset == dataset and p.name not in done]
 
     def cost(preset: Any) -> int:
@@ -27,6 +28,6 @@ def enqueue_presets(
 
     queued = []
     for preset in sorted(presets, key=cost):
-        study.enqueue_trial(dict(preset.params), user_attrs={"preset": preset.name})
+        study.enqueue_trial(dict(preset.params), user_attrs=TrialRecord(preset=preset.name).attrs())
         queued.append(preset.name)
     return queued

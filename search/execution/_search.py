@@ -29,6 +29,7 @@ from search.final import (
     summarize,
 )
 from search.policy import DEFAULT_TIME_POLICY
+from search.records import TrialRecord
 from search.samplers import PriorSampler
 from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
@@ -41,7 +42,6 @@ from search.training import (
     space_distributions,
 )
 from search.trials import (
-    RUN_ATTR,
     LiveProgress,
     Objective,
     ObserverGroup,
@@ -76,7 +76,7 @@ MULTI_OBJECTIVE_PATIENCE = 2
 def finished_by(study: optuna.Study, run_tag: str) -> int:
     """The trials the invocation ``run_tag`` started that have finished (retries included)."""
     return sum(
-        t.state.is_finished() and t.user_attrs.get(RUN_ATTR) == run_tag
+        t.state.is_finished() and TrialRecord.of(t).search_run == run_tag
         for t in study.get_trials(deepcopy=False)
     )
 
@@ -161,7 +161,8 @@ def _fastest_first_rung(study: optuna.Study, first_rung: int, first_epoch_share:
     """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
     epoch, times ``first_rung`` epochs, the first of them ``first_epoch_share`` of an epoch (a
     first epoch on a subset of the images); 0 before any trial measured its pace (``last-start``)."""
-    return TIME_POLICY.first_rung_seconds(fastest_pace(study.get_trials(deepcopy=False)), first_rung, first_epoch_share)
+    fastest = fastest_pace(map(TrialRecord.of, study.get_trials(deepcopy=False)))
+    return TIME_POLICY.first_rung_seconds(fastest, first_rung, first_epoch_share)
 
 
 def make_objective(

@@ -41,8 +41,8 @@ from search.core import check_cv
 from search.data import Dataset
 from search.final._refit import MAX_REFIT_SHARE, SAFETY, plan_refit
 from search.policy import DEFAULT_TIME_POLICY
+from search.records import TrialRecord
 from search.training import StopAt, fit_candidate, prepare_model
-from search.trials import MODEL_ARTIFACT_ATTR
 from spaces import SearchSpace
 
 __all__ = [
@@ -134,7 +134,7 @@ def finalists(study: optuna.Study, data: Dataset, *, needs_model: bool = False) 
             break
         if key in seen or not _trainable(trial, data):
             continue
-        if needs_model and chosen and not trial.user_attrs.get(MODEL_ARTIFACT_ATTR):
+        if needs_model and chosen and not TrialRecord.of(trial).model_artifact_id:
             continue
         seen.add(key)
         chosen.append(trial)
@@ -325,7 +325,7 @@ class _Folds:
         plan = plan_refit(trial, self.data)
         assert plan is not None
         run = self.study.ask()
-        run.set_user_attr("trial", trial.number)
+        TrialRecord(trial=trial.number).write(run)
         accuracies: dict[int, float] = {}
         own: list[float] = []
         state = "complete"

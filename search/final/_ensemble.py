@@ -41,7 +41,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches
 from search.final._refit import FINAL_MODEL_ATTR
-from search.trials import MODEL_ARTIFACT_ATTR, load_model_artifact
+from search.records import TrialRecord
+from search.trials import load_model_artifact
 
 __all__ = [
     "LIBRARY_FACTOR",
@@ -194,12 +195,12 @@ def build_ensemble(
     """
     complete = [
         t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get(MODEL_ARTIFACT_ATTR) and t.values and math.isfinite(t.values[0])
+        if TrialRecord.of(t).model_artifact_id and t.values and math.isfinite(t.values[0])
     ]  # fmt: skip
     library = [best] + sorted(
         (t for t in complete if t.number != best.number), key=lambda t: t.values[0], reverse=True
     )[: LIBRARY_FACTOR * size - 1]
-    if len(library) < 2 or not best.user_attrs.get(MODEL_ARTIFACT_ATTR):
+    if len(library) < 2 or not TrialRecord.of(best).model_artifact_id:
         return None
     _log.info(
         "ensemble: choosing up to %d picks among the models of trials %s on validation images",
@@ -210,7 +211,7 @@ def build_ensemble(
     probabilities: list[np.ndarray] = []
     for trial in library:
         try:
-            model = load_model_artifact(artifact_store, str(trial.user_attrs[MODEL_ARTIFACT_ATTR]), compile=False)
+            model = load_model_artifact(artifact_store, str(TrialRecord.of(trial).model_artifact_id), compile=False)
         except Exception as exc:  # a model deleted by hand: choose among the others
             _log.warning("model of trial %d not available for the ensemble (%s)", trial.number, exc)
             if trial is best:

@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
 from search.policy import DEFAULT_TIME_POLICY
+from search.records import TrialRecord
 from search.training import FinalFit, fit_final
 from spaces import SearchSpace
 
@@ -79,18 +80,18 @@ class RefitPlan:
 
 def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
     """The refit of ``trial``'s configuration, or None when the trial did not record its pace."""
-    attrs = trial.user_attrs
-    per_epoch, best, planned = (attrs.get(k) for k in ("seconds_per_epoch", "best_epoch", "epochs_planned"))
+    record = TrialRecord.of(trial)
+    per_epoch, best, planned = record.seconds_per_epoch, record.best_epoch, record.epochs_planned
     if not (per_epoch and best and planned):
         return None
     epochs = _plateau_end(trial, int(best), len(data.y_val))
     # a clock stops a trial within an epoch: a best at its last whole epoch (or at the cut one)
     # means it was still improving (2026-12-01: 002 cut a few batches into epoch 7, its best at
     # epoch 6, was refit for 6 epochs instead of 10, and 340 s of make run went unused)
-    if attrs.get("stopped_by_time_budget") and best >= int(attrs.get("epochs_run") or 0) - 1:
+    if record.stopped_by_time_budget and best >= (record.epochs_run or 0) - 1:
         epochs = int(planned)
     scale = (len(data.y_train) + len(data.y_val)) / len(data.y_train)
-    validated = int(attrs.get("epochs_run") or 0)
+    validated = record.epochs_run or 0
     return RefitPlan(trial.number, epochs, int(planned), float(per_epoch) * epochs * scale * SAFETY, validated)
 
 

@@ -17,7 +17,8 @@ from search.samplers import REDRAWS_KEY
 from search.final._crossval import ModelChoice
 from search.final._ensemble import Ensemble, log_loss
 from search.training import FinalFit, fit_candidate
-from search.trials import MODEL_ARTIFACT_ATTR, format_value, load_model_artifact
+from search.records import TrialRecord
+from search.trials import format_value, load_model_artifact
 from spaces import SearchSpace
 
 __all__ = ["SearchEffort", "SearchSummary", "TestEvaluation", "evaluate_best", "search_effort", "summarize"]
@@ -48,7 +49,7 @@ class TestEvaluation:
 
 
 def _load_model(study: optuna.Study, trial: FrozenTrial, store: Any) -> keras.Model | None:
-    artifact_id = trial.user_attrs.get(MODEL_ARTIFACT_ATTR)
+    artifact_id = TrialRecord.of(trial).model_artifact_id
     if store is None or not artifact_id:
         return None
     try:
@@ -173,12 +174,12 @@ class SearchSummary:
                 )
             return out
         t = self.best[0]
-        attrs = t.user_attrs
+        record = TrialRecord.of(t)
         out.append(
             f"best trial {t.number}"
-            + (f" [{attrs['preset']}]" if attrs.get("preset") else "")
-            + f": validation accuracy {t.value:.4f}, {attrs.get('training_seconds', 0):.1f}s training, "
-            f"{attrs.get('param_count', 0):,} params"
+            + (f" [{record.preset}]" if record.preset else "")
+            + f": validation accuracy {t.value:.4f}, {record.training_seconds or 0:.1f}s training, "
+            f"{record.param_count or 0:,} params"
         )
         if self.choice is not None:
             out.append(self.choice.describe())
@@ -233,14 +234,14 @@ class SearchEffort:
 
 def search_effort(trials: list[FrozenTrial]) -> SearchEffort:
     """Count a study's training seconds by who proposed each trial (see :class:`SearchEffort`)."""
-    presets = [t for t in trials if t.user_attrs.get("preset")]
-    own = [t for t in trials if not t.user_attrs.get("preset")]
+    presets = [t for t in trials if TrialRecord.of(t).preset]
+    own = [t for t in trials if not TrialRecord.of(t).preset]
 
     def seconds(group: list[FrozenTrial]) -> float:
-        return sum(float(t.user_attrs.get("training_seconds") or 0.0) for t in group)
+        return sum(TrialRecord.of(t).training_seconds or 0.0 for t in group)
 
     def trained(group: list[FrozenTrial]) -> int:
-        return sum((t.user_attrs.get("epochs_run") or 0) >= 1 for t in group)
+        return sum((TrialRecord.of(t).epochs_run or 0) >= 1 for t in group)
 
     return SearchEffort(
         preset_trials=trained(presets),

@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.core import MADE_IN_SESSION, SearchSettings, StorageError, UsageError, redact
 from search.final import FINAL_MODEL_ATTR, MODEL_CHOICE_ATTR
+from search.records import TrialRecord
 from search.storages import open_storage
-from search.trials import MODEL_ARTIFACT_ATTR
 
 if TYPE_CHECKING:
     import keras
@@ -202,7 +202,7 @@ def study_row(study: optuna.Study) -> StudyRow:
     attrs = study.user_attrs
     evaluation = attrs.get("test_evaluation") or {}
     test = evaluation.get("accuracy") if best is not None and evaluation.get("trial") == best.number else None
-    best_attrs = best.user_attrs if best is not None else {}
+    best_record = TrialRecord.of(best) if best is not None else TrialRecord()
     return StudyRow(
         study=study.study_name,
         family=str(attrs.get("family", "")),
@@ -214,9 +214,9 @@ def study_row(study: optuna.Study) -> StudyRow:
         best_trial=best.number if best is not None else None,
         best_val_accuracy=float(best.values[0]) if best is not None else None,
         test_accuracy=float(test) if test is not None else None,
-        best_training_seconds=best_attrs.get("training_seconds"),
+        best_training_seconds=best_record.training_seconds,
         search_seconds=round(sum(_seconds(t) for t in trials), 1),
-        best_params=best_attrs.get("param_count"),
+        best_params=best_record.param_count,
     )
 
 
@@ -268,7 +268,7 @@ def load_best_model(study: optuna.Study, artifacts: str) -> tuple[keras.Model, F
     if best is None:
         raise UsageError(f"study {study.study_name} has no completed trial yet")
     final = final_model_of(study, best)
-    artifact_id = final["artifact_id"] if final else best.user_attrs.get(MODEL_ARTIFACT_ATTR)
+    artifact_id = final["artifact_id"] if final else TrialRecord.of(best).model_artifact_id
     if not artifact_id:
         raise UsageError(f"the best trial {best.number} of {study.study_name} kept no model")
     store = FileSystemArtifactStore(artifacts)

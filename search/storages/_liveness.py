@@ -27,13 +27,14 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from search.compat import storage_of, trial_id
+from search.records import TrialKey, TrialRecord
 
 __all__ = ["WORKER_PROCESS_ATTR", "DeadTrial", "WorkerProcess", "fail_dead_local_trials"]
 
 _log = logging.getLogger("search")
 
 #: the trial user attribute holding the :class:`WorkerProcess` running it (a dict)
-WORKER_PROCESS_ATTR = "worker_process"
+WORKER_PROCESS_ATTR = TrialKey.WORKER_PROCESS
 
 
 def _read(path: str) -> str:
@@ -161,12 +162,12 @@ def fail_dead_local_trials(
     storage = storage_of(study)
     dead: list[DeadTrial] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        process = WorkerProcess.from_attr(trial.user_attrs.get(WORKER_PROCESS_ATTR))
+        process = WorkerProcess.from_attr(TrialRecord.of(trial).worker_process)
         if process is None or not process.is_gone():
             continue
         reason = f"its process {process.pid} on {process.host} ended"
         try:  # Optuna refuses to change a finished trial: the reason first, then the state
-            storage.set_trial_user_attr(trial_id(trial), "fail_reason", reason)
+            TrialRecord(fail_reason=reason).write_to_storage(storage, trial_id(trial))
             if not storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:  # another process failed or finished it first

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import exc as sqlalchemy_exc
 
 from search.core import DEFAULT_STORAGE, StorageError, grace_seconds, heartbeat_seconds, redact
+from search.records import TrialKey
 
 __all__ = [
     "MAX_RETRY",
@@ -38,7 +39,7 @@ StaleTrialHook = Callable[[FrozenTrial], None]
 
 
 #: user attributes of a failed trial that its retry does not inherit
-NOT_INHERITED = ("interrupted", "fail_reason", "worker_process")
+NOT_INHERITED = (TrialKey.INTERRUPTED, TrialKey.FAIL_REASON, TrialKey.WORKER_PROCESS)
 
 
 class RetryStaleTrial(RetryHeartbeatStaleTrialCallback):

@@ -9,13 +9,14 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from search.core import resolve_tracking_uri
+from search.records import TrialKey, TrialRecord
 
 __all__ = ["MLFLOW_RUN_ATTR", "TrialRunCloser", "metric_histories"]
 
 _log = logging.getLogger("search")
 
 #: the trial user attribute in which the MLflow tracker stores the id of the trial's run
-MLFLOW_RUN_ATTR = "mlflow_run_id"
+MLFLOW_RUN_ATTR = TrialKey.MLFLOW_RUN_ID
 
 
 class TrialRunCloser:
@@ -36,7 +37,7 @@ class TrialRunCloser:
 
     def __call__(self, trial: FrozenTrial | optuna.trial.Trial) -> bool:
         """Returns True when a running run was closed."""
-        run_id = trial.user_attrs.get(MLFLOW_RUN_ATTR)
+        run_id = TrialRecord.of(trial).mlflow_run_id
         if not run_id:
             return False
         try:

@@ -46,9 +46,9 @@ from search.core import SearchSettings, artifact_root_for, redact, resolve_track
 from search.data import Dataset
 from search.figures import confusion_figure, confusion_png, learning_curves_figure, markdown_table
 from search.final import SearchSummary, TestEvaluation
+from search.records import TrialRecord
 from search.tracking._datasets import dataset_inputs
 from search.tracking._models import log_final_model
-from search.tracking._runs import MLFLOW_RUN_ATTR
 from search.trials import TrialObserver, TrialOutcome, TrialStart
 
 __all__ = [
@@ -64,12 +64,8 @@ _log = logging.getLogger(__name__)
 
 #: set by the process that starts ``--workers``: the parent run its workers nest their trials under
 PARENT_RUN_ENV = "SEARCH_MLFLOW_PARENT_RUN_ID"
-#: the trial user attribute holding the id of the experiment of its run
-EXPERIMENT_ATTR = "mlflow_experiment_id"
 #: the study user attribute listing the parent runs of its invocations
 PARENT_RUNS_ATTR = "mlflow_parent_run_ids"
-#: the trial user attribute with the run's page in the MLflow UI (a full URL for a tracking server)
-RUN_LINK_ATTR = "mlflow_run"
 ROLE_TAG = "search.role"
 
 _STATUS = {
@@ -262,7 +258,7 @@ class MlflowTracker(TrialObserver):
                 metrics["best_val_accuracy"] = float(best.value or 0.0)
                 metrics["best_trial"] = best.number
                 self.client.set_tag(run_id, "best_trial", str(best.number))
-                best_run = best.user_attrs.get(MLFLOW_RUN_ATTR)
+                best_run = TrialRecord.of(best).mlflow_run_id
                 if best_run:
                     self.client.set_tag(run_id, "best_run_id", str(best_run))
             elif summary.best:
@@ -325,9 +321,9 @@ class MlflowTracker(TrialObserver):
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial.number}", tags=tags)
         run_id = str(run.info.run_id)
         self._runs[trial.number] = run_id
-        trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
-        trial.set_user_attr(EXPERIMENT_ATTR, self.experiment_id)
-        trial.set_user_attr(RUN_LINK_ATTR, self._link(run_id))
+        TrialRecord(
+            mlflow_run_id=run_id, mlflow_experiment_id=self.experiment_id, mlflow_run=self._link(run_id)
+        ).write(trial)
         self._log_params(run_id, {"family": family, **params})
         self._log_datasets(run_id)
         monitor = SystemMetricsMonitor(
@@ -352,20 +348,19 @@ class MlflowTracker(TrialObserver):
     def on_trial_end(self, outcome: TrialOutcome) -> None:
         trial = outcome.trial
         if trial.number not in self._runs:  # failed before training started (e.g. building)
-            self._start_run(trial, self.settings.family, dict(trial.params), trial.user_attrs.get("preset"))
+            self._start_run(trial, self.settings.family, dict(trial.params), TrialRecord.of(trial).preset)
         run_id = self._runs.pop(trial.number)
         try:
             tags = [RunTag("optuna.trial_state", outcome.state.name)]
             if outcome.pruned_epoch is not None:
                 tags.append(RunTag("pruned_epoch", str(outcome.pruned_epoch)))
-                reason = trial.user_attrs.get("pruned_reason")
+                reason = TrialRecord.of(trial).pruned_reason
                 if reason:
                     tags.append(RunTag("pruned_reason", str(reason)[:5000]))
             if outcome.error:
                 tags.append(RunTag("error", outcome.error[:5000]))
             now = int(time.time() * 1000)
-            final = {f"final_{k}" if k == "val_accuracy" else k: v for k, v in outcome.metrics.items()}
-            metrics = [Metric(k, float(v), now, 0) for k, v in final.items()]
+            metrics = [Metric(k, float(v), now, 0) for k, v in outcome.metrics.items()]
             self.client.log_batch(run_id, metrics=metrics, tags=tags, synchronous=True)
             if outcome.history.get("val_accuracy") or outcome.history.get("loss"):
                 figure = learning_curves_figure(
@@ -431,7 +426,7 @@ class MlflowTracker(TrialObserver):
             trial_metrics = {f"{prefix}test_accuracy": alone, "ensemble_test_accuracy": evaluation.accuracy}
         self._log_metrics(run_id, metrics)
         best_run = next(
-            (t.user_attrs.get(MLFLOW_RUN_ATTR) for t in study.get_trials(deepcopy=False)
+            (TrialRecord.of(t).mlflow_run_id for t in study.get_trials(deepcopy=False)
              if t.number == evaluation.trial_number),
             None,
         )  # fmt: skip

@@ -1,6 +1,9 @@
 """Training one model: devices, fitting with validation and time budgets, checkpoints, counting.
 
-Nothing here knows about Optuna's studies or MLflow.
+Nothing here knows about Optuna's studies and trials or MLflow: what training learns of earlier
+trials (the cost model's paces) it reads from their :class:`~search.records.TrialRecord`, and a
+trial it checkpoints is duck-typed. Only :func:`space_distributions` speaks Optuna, describing a
+space as Optuna's distributions.
 """
 
 from search.training._buildable import buildable, space_distributions

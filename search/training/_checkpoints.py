@@ -13,13 +13,22 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import optuna
+from typing import Any, Protocol
 
 __all__ = ["Checkpoints", "Resume"]
 
 _log = logging.getLogger("search")
+
+
+class _Trial(Protocol):
+    """A running trial (an Optuna ``Trial``): its number, and its study, whose ``get_trials``
+    holds the numbers of the trials it retries (system attribute ``retry_history``)."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def study(self) -> Any: ...
 
 
 @dataclass
@@ -59,7 +68,7 @@ class Checkpoints:
         return self.folder / f"{number}.e{epochs_done}.keras"
 
     def callback(
-        self, trial: optuna.trial.Trial, history: dict[str, list[float]] | None = None
+        self, trial: _Trial, history: dict[str, list[float]] | None = None
     ) -> Any:
         """A Keras callback saving ``trial``'s model after each epoch (``seconds``: each save).
 
@@ -161,7 +170,7 @@ class Checkpoints:
                 return int(entry["epochs_done"])
         return None
 
-    def restore(self, trial: optuna.trial.Trial) -> Resume | None:
+    def restore(self, trial: _Trial) -> Resume | None:
         """The latest intact checkpoint of the trials that ``trial`` retries, if any."""
         for number in reversed(self.predecessors(trial)):
             meta = self._meta(number) or {}
@@ -183,7 +192,7 @@ class Checkpoints:
             _log.debug("trial %d starts from scratch: no usable checkpoint", trial.number)
         return None
 
-    def predecessors(self, trial: optuna.trial.Trial) -> list[int]:
+    def predecessors(self, trial: _Trial) -> list[int]:
         """The numbers of the trials ``trial`` retries (empty for a fresh trial)."""
         frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
         return [int(n) for n in frozen.system_attrs.get("retry_history") or []]

@@ -22,15 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from search.core import TOO_SLOW
+from search.records import TrialRecord
 
 __all__ = ["TOO_SLOW", "CostObservation", "EpochCostModel", "fastest_pace"]
 
-
-#: user attributes a trial records for the cost model
-MULTIPLY_ADDS_ATTR = "multiply_adds"
-BATCH_SIZE_ATTR = "batch_size"
-TRAIN_IMAGES_ATTR = "train_images"
-BATCH_PACE_ATTR = "batch_seconds_per_epoch"  # from the first batches of a trial stopped in its first epoch
 
 
 @dataclass(frozen=True)
@@ -42,6 +37,16 @@ class CostObservation:
     images: int
     batch_size: int
     seconds_per_epoch: float
+
+    @classmethod
+    def of(cls, record: TrialRecord) -> CostObservation | None:
+        """What a trial's record measured, when it recorded its multiply-adds, batch size,
+        training images and a pace (:attr:`~search.records.TrialRecord.pace`: of its whole
+        epochs, else of its first batches); None otherwise."""
+        pace, madds, batch, images = record.pace, record.multiply_adds, record.batch_size, record.train_images
+        if pace and madds and batch and images:
+            return cls(madds, images, batch, pace)
+        return None
 
 
 class EpochCostModel:
@@ -72,18 +77,10 @@ class EpochCostModel:
         return bool(self.observations)
 
     @classmethod
-    def from_trials(cls, trials: Iterable[object]) -> EpochCostModel:
-        """The model fitted to every trial (Optuna ``FrozenTrial``) that recorded its multiply-adds,
-        batch size, training images and a pace: ``seconds_per_epoch`` of its whole epochs, else
-        the pace of its first batches."""
-        observations = []
-        for trial in trials:
-            attrs = getattr(trial, "user_attrs", {})
-            pace = attrs.get("seconds_per_epoch") or attrs.get(BATCH_PACE_ATTR)
-            madds, batch, images = (attrs.get(k) for k in (MULTIPLY_ADDS_ATTR, BATCH_SIZE_ATTR, TRAIN_IMAGES_ATTR))
-            if pace and madds and batch and images:
-                observations.append(CostObservation(int(madds), int(images), int(batch), float(pace)))
-        return cls(observations)
+    def from_records(cls, records: Iterable[TrialRecord]) -> EpochCostModel:
+        """The model fitted to every trial's record that holds an observation
+        (:meth:`CostObservation.of`)."""
+        return cls(o for o in map(CostObservation.of, records) if o is not None)
 
     def seconds_per_epoch(self, multiply_adds: int, images: int, batch_size: int) -> float:
         """Predicted seconds of one epoch (training and validation)."""
@@ -112,13 +109,8 @@ def _usable(o: CostObservation) -> bool:
     return o.multiply_adds > 0 and o.images > 0 and o.batch_size > 0 and math.isfinite(o.seconds_per_epoch) and o.seconds_per_epoch > 0
 
 
-def fastest_pace(trials: Iterable[object]) -> float | None:
-    """The fewest seconds per epoch any of ``trials`` (Optuna ``FrozenTrial``) measured: of its
-    whole epochs, else of its first batches (None: none has measured a pace)."""
-    paces = []
-    for trial in trials:
-        attrs = getattr(trial, "user_attrs", {})
-        pace = float(attrs.get("seconds_per_epoch") or attrs.get(BATCH_PACE_ATTR) or 0.0)
-        if pace > 0:
-            paces.append(pace)
+def fastest_pace(records: Iterable[TrialRecord]) -> float | None:
+    """The fewest seconds per epoch any of the trials of ``records`` measured: of its whole
+    epochs, else of its first batches (None: none has measured a pace)."""
+    paces = [pace for r in records if (pace := r.pace or 0.0) > 0]
     return min(paces) if paces else None

@@ -27,7 +27,6 @@ from search.trials._records import (
     MODEL_ARTIFACT_ATTR,
     OBJECTIVES,
     failure_reason,
-    metrics_of,
     record_partial,
     record_result,
 )
@@ -56,7 +55,6 @@ __all__ = [
     "format_value",
     "is_retry",
     "load_model_artifact",
-    "metrics_of",
     "record_partial",
     "record_result",
     "run_trials",

@@ -10,8 +10,9 @@ from typing import Any
 import optuna
 from optuna.artifacts import upload_artifact
 
+from search.records import TrialRecord
 from search.training import TrainResult
-from search.trials._records import MODEL_ARTIFACT_ATTR, OBJECTIVES
+from search.trials._records import OBJECTIVES
 
 __all__ = ["ModelKeeper"]
 
@@ -41,7 +42,7 @@ class ModelKeeper:
             artifact_id = upload_artifact(
                 artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial
             )
-        trial.set_user_attr(MODEL_ARTIFACT_ATTR, artifact_id)
+        TrialRecord(model_artifact_id=artifact_id).write(trial)
 
     def is_kept(self, trial: optuna.trial.Trial, result: TrainResult) -> bool:
         """Fewer than :attr:`keep` completed trials beat it (one objective; with 1, it
@@ -51,8 +52,8 @@ class ModelKeeper:
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             better = sum(t.values[0] >= result.val_accuracy for t in complete if t.number != trial.number)
             return better < self.keep
-        attrs = trial.user_attrs
-        mine = [float(attrs[OBJECTIVES[n][0]]) for n in self.objectives]
+        record = TrialRecord.of(trial)
+        mine = [float(record.get(OBJECTIVES[n][0])) for n in self.objectives]
         signs = [1 if OBJECTIVES[n][1] == optuna.study.StudyDirection.MAXIMIZE else -1 for n in self.objectives]
         for other in study.best_trials:
             theirs = other.values

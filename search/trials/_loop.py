@@ -45,8 +45,8 @@ from search.compat import (
     trial_id,
 )
 from search.core import SearchClock, SearchSettings, heartbeat_seconds
+from search.records import TrialKey, TrialRecord
 from search.storages import (
-    WORKER_PROCESS_ATTR,
     ClaimLock,
     DeadTrial,
     StaleTrialHook,
@@ -61,9 +61,9 @@ __all__ = ["INTERRUPTED_REASON", "RUN_ATTR", "WORKER_ATTR", "ResumeEpoch", "Tria
 _log = logging.getLogger("search")
 
 #: user attribute tagging a trial with the invocation (``--n-trials`` counts its own trials)
-RUN_ATTR = "search_run"
+RUN_ATTR = TrialKey.SEARCH_RUN
 #: user attribute naming the host and process that ran a trial
-WORKER_ATTR = "worker"
+WORKER_ATTR = TrialKey.WORKER
 #: the ``fail_reason`` of a trial that Ctrl-C stopped
 INTERRUPTED_REASON = "interrupted by the user"
 
@@ -91,7 +91,7 @@ class TrialBudget:
 
     def mine(self, trial: FrozenTrial) -> bool:
         """Whether ``trial`` belongs to what this budget counts."""
-        return self.whole_study or trial.user_attrs.get(RUN_ATTR) == self.run
+        return self.whole_study or TrialRecord.of(trial).search_run == self.run
 
     def counted(self, trials: Sequence[FrozenTrial]) -> int:
         """Started trials that count: not waiting, and not a retry (it stands for its predecessor)."""
@@ -167,9 +167,9 @@ def _claim(
                 trial = study.ask()  # a queued preset first, else a new trial
         first_heartbeat(study, trial)  # a trial without any heartbeat is never found stale
         process = WorkerProcess.current()
-        trial.set_user_attr(RUN_ATTR, budget.run)
-        trial.set_user_attr(WORKER_ATTR, f"{process.host}:{process.pid}")
-        trial.set_user_attr(WORKER_PROCESS_ATTR, process.attr())
+        TrialRecord(
+            search_run=budget.run, worker=f"{process.host}:{process.pid}", worker_process=process.attr()
+        ).write(trial)
         return trial, 0
 
 
@@ -201,8 +201,7 @@ def _record_interrupted(
         # stale by another worker (a late heartbeat), which queued its retry already
         _log.warning("trial %d was failed by another worker (heartbeat missed) before Ctrl-C reached it", trial.number)
         return
-    trial.set_user_attr("interrupted", True)
-    trial.set_user_attr("fail_reason", INTERRUPTED_REASON)
+    TrialRecord(interrupted=True, fail_reason=INTERRUPTED_REASON).write(trial)
     frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
     for hook in on_interrupted:
         hook(frozen)

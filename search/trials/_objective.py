@@ -13,10 +13,13 @@ import optuna
 from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
 from search.policy import CandidatePace, Finished, Leader, TimePolicy, TooSlow, TrialTime
+from search.records import TrialKey, TrialRecord
 from search.training import (
     Checkpoints,
     EpochCostModel,
     OverBudget,
+    Resume,
+    TrainResult,
     TrialTimeBudget,
     device_description,
     fastest_pace,
@@ -32,7 +35,6 @@ from search.trials._records import (
     CANNOT_BE_BUILT,
     OBJECTIVES,
     failure_reason,
-    metrics_of,
     record_partial,
     record_result,
 )
@@ -43,6 +45,25 @@ __all__ = ["Objective"]
 _log = logging.getLogger(__name__)
 
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@dataclass
+class _TrialRun:
+    """What one trial's steps share, once it has started (:meth:`Objective._start`)."""
+
+    epochs: int  # epochs it plans
+    forwarder: EpochForwarder  # tells the observers of each epoch, and keeps its history
+    saver: Any  # the checkpoint callback (None: no checkpoints)
+    budget: TrialTimeBudget
+    callbacks: list[keras.callbacks.Callback]
+    resume: Resume | None  # the predecessor's checkpoint it goes on from (None: a fresh start)
+    initial_epoch: int  # epochs done before it starts (a resumed trial's predecessor's)
+    first_images: int | None  # images its first epoch trains on when fewer than all
+
+    @property
+    def short_first(self) -> bool:
+        """Whether its first epoch trains on a subset of the images."""
+        return self.first_images is not None
 
 
 @dataclass
@@ -122,9 +143,32 @@ class Objective:
 
     def __call__(self, trial: optuna.trial.Trial) -> float | tuple[float, ...]:
         candidate = self.space.sample(TrialParams(trial))
+        run = self._start(trial, candidate)
+        try:
+            model = self._model(trial, candidate, run)
+            self._budget(trial, model, candidate, run)
+            result = self._train(trial, candidate, model, run)
+        except OverBudget as exc:  # ranked by the sampler below every trial that finished
+            pruned = optuna.TrialPruned(str(exc))
+            self._record_pace(trial, run.budget)
+            self._end_pruned(trial, run.saver, run.forwarder.history, pruned, short_first=run.short_first)
+            raise pruned from exc
+        except optuna.TrialPruned as pruned:
+            self._record_pace(trial, run.budget)
+            self._end_pruned(trial, run.saver, run.forwarder.history, pruned, short_first=run.short_first)
+            raise
+        except Exception as exc:
+            reason = failure_reason(exc)
+            TrialRecord(fail_reason=reason).write(trial)
+            self._end_unfinished(trial, run.saver, run.forwarder.history, optuna.trial.TrialState.FAIL, error=reason)
+            raise
+        return self._end_complete(trial, run, result)
+
+    def _start(self, trial: optuna.trial.Trial, candidate: Candidate) -> _TrialRun:
+        """Record the trial's plan, resume its predecessor's checkpoint (a retry of a trial whose
+        worker died goes on where it stopped), and gather the callbacks of its training."""
         epochs = min(candidate.train.epochs, self.max_epochs)
-        trial.set_user_attr("epochs_planned", epochs)
-        trial.set_user_attr("device", device_description())
+        TrialRecord(epochs_planned=epochs, device=device_description()).write(trial)
         forwarder = EpochForwarder(trial, self.observers)
         callbacks: list[keras.callbacks.Callback] = [forwarder]
         resume = self.checkpoints.restore(trial) if self.checkpoints else None
@@ -148,84 +192,81 @@ class Objective:
             )
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed + trial.number)
-        initial_epoch = 0
-        if resume is not None:  # a retry of a trial whose worker died: go on where it stopped
-            initial_epoch = min(resume.epoch, epochs - 1)
-            trial.set_user_attr("resumed_from_trial", resume.source_trial)
-            trial.set_user_attr("resumed_from_epoch", initial_epoch)
+        initial_epoch = min(resume.epoch, epochs - 1) if resume is not None else 0
+        if resume is not None:
+            TrialRecord(resumed_from_trial=resume.source_trial, resumed_from_epoch=initial_epoch).write(trial)
         first_images = self._first_epoch_images(epochs, initial_epoch)
         if initial_epoch == 0:  # what its first epoch trained on (a resumed trial's predecessor did it)
-            trial.set_user_attr("first_epoch_images", first_images or len(self.data.y_train))
-        try:
-            if resume is not None:
-                model = resume.model
-            else:
-                model = self._build(candidate)
-            trial.set_user_attr("param_count", int(model.count_params()))
-            budget.seconds, budget.until = self._check_affordable(
-                trial, model, candidate, budget, initial_epoch, first_images
-            )  # fmt: skip
-            if budget.seconds is not None:  # why a trial stopped where it did, for the user
-                trial.set_user_attr("time_cap_seconds", round(budget.seconds, 1))
-            if budget.until is not None:
-                trial.set_user_attr("time_bound_seconds", round(budget.until, 1))
-            self.observers.on_trial_start(
-                TrialStart(
-                    trial=trial,
-                    family=self.space.name,
-                    params=dict(trial.params),
-                    candidate=candidate,
-                    model=model,
-                    epochs=epochs,
-                    preset=trial.user_attrs.get("preset"),
-                )
-            )
-            result = fit_candidate(
-                self.space,
-                candidate,
-                self.data,
-                max_epochs=self.max_epochs,
-                callbacks=callbacks,
-                verbose=self.verbose,
+            TrialRecord(first_epoch_images=first_images or len(self.data.y_train)).write(trial)
+        return _TrialRun(epochs, forwarder, saver, budget, callbacks, resume, initial_epoch, first_images)
+
+    def _model(self, trial: optuna.trial.Trial, candidate: Candidate, run: _TrialRun) -> keras.Model:
+        """The trial's compiled model: its predecessor's, resumed, or a new one (:meth:`_build`)."""
+        model = run.resume.model if run.resume is not None else self._build(candidate)
+        TrialRecord(param_count=int(model.count_params())).write(trial)
+        return model
+
+    def _budget(self, trial: optuna.trial.Trial, model: keras.Model, candidate: Candidate, run: _TrialRun) -> None:
+        """Set the trial's time cap and the bound on going on past it, or prune a candidate that
+        cannot reach its first rung in the time it has (:meth:`_check_affordable`)."""
+        budget = run.budget
+        budget.seconds, budget.until = self._check_affordable(
+            trial, model, candidate, budget, run.initial_epoch, run.first_images
+        )  # fmt: skip
+        TrialRecord(  # why a trial stopped where it did, for the user
+            time_cap_seconds=round(budget.seconds, 1) if budget.seconds is not None else None,
+            time_bound_seconds=round(budget.until, 1) if budget.until is not None else None,
+        ).write(trial)
+
+    def _train(self, trial: optuna.trial.Trial, candidate: Candidate, model: keras.Model, run: _TrialRun) -> TrainResult:
+        """Tell the observers the trial starts, then train its model."""
+        self.observers.on_trial_start(
+            TrialStart(
+                trial=trial,
+                family=self.space.name,
+                params=dict(trial.params),
+                candidate=candidate,
                 model=model,
-                initial_epoch=initial_epoch,
-                first_epoch_images=first_images,
-                subset_seed=(self.seed or 0) + trial.number,
+                epochs=run.epochs,
+                preset=TrialRecord.of(trial).preset,
             )
-        except OverBudget as exc:  # ranked by the sampler below every trial that finished
-            pruned = optuna.TrialPruned(str(exc))
-            self._record_pace(trial, budget)
-            self._end_pruned(trial, saver, forwarder.history, pruned, short_first=first_images is not None)
-            raise pruned from exc
-        except optuna.TrialPruned as pruned:
-            self._record_pace(trial, budget)
-            self._end_pruned(trial, saver, forwarder.history, pruned, short_first=first_images is not None)
-            raise
-        except Exception as exc:
-            reason = failure_reason(exc)
-            trial.set_user_attr("fail_reason", reason)
-            self._end_unfinished(trial, saver, forwarder.history, optuna.trial.TrialState.FAIL, error=reason)
-            raise
-        self._end_checkpoints(trial, saver)
-        self._record_pace(trial, budget)
-        if budget.stopped:
-            trial.set_user_attr("stopped_by_time_budget", True)
+        )
+        return fit_candidate(
+            self.space,
+            candidate,
+            self.data,
+            max_epochs=self.max_epochs,
+            callbacks=run.callbacks,
+            verbose=self.verbose,
+            model=model,
+            initial_epoch=run.initial_epoch,
+            first_epoch_images=run.first_images,
+            subset_seed=(self.seed or 0) + trial.number,
+        )
+
+    def _end_complete(self, trial: optuna.trial.Trial, run: _TrialRun, result: TrainResult) -> float | tuple[float, ...]:
+        """Record what a complete trial measured, keep its model if it is good, tell the observers;
+        return its objective values."""
+        self._end_checkpoints(trial, run.saver)
+        self._record_pace(trial, run.budget)
+        if run.budget.stopped:
+            TrialRecord(stopped_by_time_budget=True).write(trial)
         record_result(trial, result)
         self.keeper.keep_if_good(trial, result)
+        record = TrialRecord.of(trial)
         self.observers.on_trial_end(
             TrialOutcome(
                 trial,
                 optuna.trial.TrialState.COMPLETE,
                 result.val_accuracy,
-                metrics=metrics_of(trial),
+                metrics=record.metrics(),
                 history=result.history,
                 model=result.model,
             )
         )
         if len(self.objectives) == 1 and self.objectives[0] == "accuracy":
             return result.val_accuracy
-        attrs = trial.user_attrs
-        return tuple(float(attrs[OBJECTIVES[name][0]]) for name in self.objectives)
+        return tuple(float(record.get(OBJECTIVES[name][0])) for name in self.objectives)
 
     def _first_epoch_images(self, epochs: int, initial_epoch: int) -> int | None:
         """Images the trial's first epoch trains on when fewer than all (None: every image, and
@@ -261,11 +302,13 @@ class Objective:
             _log.debug("cannot count the multiply-adds of trial %d", trial.number)
             return self.trial_seconds, None
         madds, per_epoch, others = prediction
-        trial.set_user_attr("multiply_adds", int(madds))
-        trial.set_user_attr("batch_size", int(candidate.train.batch_size))
-        trial.set_user_attr("train_images", len(self.data.y_train))
-        trial.set_user_attr("predicted_seconds_per_epoch", round(per_epoch, 3))
-        epochs = int(trial.user_attrs["epochs_planned"])
+        TrialRecord(
+            multiply_adds=int(madds),
+            batch_size=int(candidate.train.batch_size),
+            train_images=len(self.data.y_train),
+            predicted_seconds_per_epoch=round(per_epoch, 3),
+        ).write(trial)
+        epochs = int(TrialRecord.of(trial).get(TrialKey.EPOCHS_PLANNED))
         pace = self._pace(per_epoch, epochs, budget.first_rung, initial_epoch, first_images)
         try:
             return self._trial_time(pace, others, budget.deadline)
@@ -287,7 +330,7 @@ class Objective:
             return None
         others = study.get_trials(deepcopy=False, states=_FINISHED)
         images, batch = len(self.data.y_train), int(candidate.train.batch_size)
-        return madds, EpochCostModel.from_trials(others).seconds_per_epoch(madds, images, batch), others
+        return madds, EpochCostModel.from_records(map(TrialRecord.of, others)).seconds_per_epoch(madds, images, batch), others
 
     def _pace(
         self, per_epoch: float, epochs: int, first_rung: int, initial_epoch: int, first_images: int | None
@@ -304,7 +347,8 @@ class Objective:
         and what the finished trials ``others`` measured; raises :class:`~search.policy.TooSlow`."""
         left = None if deadline is None else deadline - self.clock.now()
         finished = Finished(
-            completed=any(t.state == optuna.trial.TrialState.COMPLETE for t in others), fastest=fastest_pace(others)
+            completed=any(t.state == optuna.trial.TrialState.COMPLETE for t in others),
+            fastest=fastest_pace(map(TrialRecord.of, others)),
         )
         return self.policy.trial_time(
             pace, left=left, finished=finished, user_cap=self.trial_seconds, refit_follows=self.refit_follows
@@ -338,8 +382,8 @@ class Objective:
 
         def goes_on(accuracy: float, epochs: int) -> bool:
             complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            best = max(complete, key=lambda t: t.user_attrs.get("val_accuracy", -1.0), default=None)
-            leader = None if best is None else Leader(best.user_attrs.get("val_accuracy", -1.0), best.intermediate_values)
+            best = max(complete, key=_val_accuracy, default=None)
+            leader = None if best is None else Leader(_val_accuracy(best), best.intermediate_values)
             return self.policy.goes_on(accuracy, epochs, leader, refit_follows=refit_follows)
 
         return goes_on
@@ -348,7 +392,7 @@ class Objective:
     def _record_pace(trial: optuna.trial.Trial, budget: TrialTimeBudget) -> None:
         """The pace its first batches showed, for the cost model of later trials."""
         if budget.seconds_per_epoch:
-            trial.set_user_attr("batch_seconds_per_epoch", round(budget.seconds_per_epoch, 3))
+            TrialRecord(batch_seconds_per_epoch=round(budget.seconds_per_epoch, 3)).write(trial)
 
     def _end_pruned(
         self,
@@ -361,10 +405,8 @@ class Objective:
     ) -> None:
         """Record why and after how many epochs a trial was pruned, then end it (``short_first``:
         its first epoch trained on a subset of the images)."""
-        trial.set_user_attr("pruned_reason", str(pruned) or "pruner")
         done = len(history.get("val_accuracy", []))
-        trial.set_user_attr("pruned_epoch", done)
-        trial.set_user_attr("epochs_run", done)
+        TrialRecord(pruned_reason=str(pruned) or "pruner", pruned_epoch=done, epochs_run=done).write(trial)
         self._end_unfinished(
             trial, saver, history, optuna.trial.TrialState.PRUNED, pruned_epoch=done, short_first=short_first
         )
@@ -384,7 +426,7 @@ class Objective:
         self._end_checkpoints(trial, saver)
         record_partial(trial, history, short_first=short_first)
         outcome = TrialOutcome(
-            trial, state, None, metrics=metrics_of(trial), history=history, pruned_epoch=pruned_epoch, error=error
+            trial, state, None, metrics=TrialRecord.of(trial).metrics(), history=history, pruned_epoch=pruned_epoch, error=error
         )
         self.observers.on_trial_end(outcome)
 
@@ -394,6 +436,12 @@ class Objective:
             return
         if saver is not None and saver.seconds:
             per_epoch = sum(saver.seconds) / len(saver.seconds)
-            trial.set_user_attr("checkpoint_seconds_per_epoch", round(per_epoch, 4))
+            TrialRecord(checkpoint_seconds_per_epoch=round(per_epoch, 4)).write(trial)
         self.checkpoints.discard(trial.number, *self.checkpoints.predecessors(trial))
 
+
+
+def _val_accuracy(trial: optuna.trial.FrozenTrial) -> float:
+    """A complete trial's best validation accuracy (-1: not recorded)."""
+    accuracy = TrialRecord.of(trial).val_accuracy
+    return -1.0 if accuracy is None else accuracy

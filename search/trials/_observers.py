@@ -42,7 +42,7 @@ class TrialOutcome:
     trial: optuna.trial.Trial
     state: optuna.trial.TrialState  # COMPLETE, PRUNED or FAIL
     value: float | None  # best validation accuracy, when complete
-    metrics: dict[str, float] = field(default_factory=dict)  # training_seconds, param_count, ...
+    metrics: dict[str, float] = field(default_factory=dict)  # its MLflow run's final metrics (TrialRecord.metrics)
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch logs
     error: str | None = None  # reason of a failure
     pruned_epoch: int | None = None  # 1-based epoch after which it was pruned

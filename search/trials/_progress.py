@@ -25,8 +25,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.core import SearchClock, epoch_lines_after
+from search.records import TrialRecord
 from search.training import TOO_SLOW
-from search.trials._loop import RUN_ATTR
 from search.trials._observers import TrialObserver, TrialOutcome, TrialStart
 from search.trials._records import CANNOT_BE_BUILT
 
@@ -52,37 +52,42 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _or_unknown(value: Any, unknown: str = "?") -> Any:
+    """``value``, or ``unknown`` when it was not recorded."""
+    return unknown if value is None else value
+
+
 def trial_line(trial: FrozenTrial, best: float | None) -> str:
     """``trial 7  complete  val_acc 0.9012 (best 0.9102)  10 epochs  45.2s  306,906 params  adam lr=1e-3 batch=128``."""
-    attrs = trial.user_attrs
+    record = TrialRecord.of(trial)
     head = f"trial {trial.number:>3}"
-    if attrs.get("preset"):
-        head += f" [{attrs['preset']}]"
-    acc = attrs.get("val_accuracy")
+    if record.preset:
+        head += f" [{record.preset}]"
+    acc = record.val_accuracy
     parts = [head]
     if trial.state == TrialState.COMPLETE:
         parts.append("complete")
     elif trial.state == TrialState.PRUNED:
-        reason = attrs.get("pruned_reason", "")
+        reason = record.pruned_reason or ""
         if reason.startswith(CANNOT_BE_BUILT):
             parts.append(f"pruned: {reason}")
         else:
             why = " (time budget)" if "time budget" in reason else ""
             if reason.startswith(TOO_SLOW):
                 why = f" ({TOO_SLOW})"
-            parts.append(f"pruned at epoch {attrs.get('pruned_epoch', '?')}{why}")
+            parts.append(f"pruned at epoch {_or_unknown(record.pruned_epoch)}{why}")
     else:
         state = "failed" if trial.state == TrialState.FAIL else trial.state.name.lower()
-        parts.append(f"{state}: {attrs.get('fail_reason', 'no reason recorded')}")
-    if isinstance(acc, float):
+        parts.append(f"{state}: {_or_unknown(record.fail_reason, 'no reason recorded')}")
+    if acc is not None:
         parts.append(f"val_acc {acc:.4f}" + (f" (best {best:.4f})" if best is not None else ""))
     if trial.state == TrialState.COMPLETE:
-        budget = " (time budget)" if attrs.get("stopped_by_time_budget") else ""
-        parts.append(f"{attrs.get('epochs_run', '?')} epochs{budget}")
-    if "training_seconds" in attrs:
-        parts.append(f"{attrs['training_seconds']:.1f}s")
-    if "param_count" in attrs:
-        parts.append(f"{attrs['param_count']:,} params")
+        budget = " (time budget)" if record.stopped_by_time_budget else ""
+        parts.append(f"{_or_unknown(record.epochs_run)} epochs{budget}")
+    if record.training_seconds is not None:
+        parts.append(f"{record.training_seconds:.1f}s")
+    if record.param_count is not None:
+        parts.append(f"{record.param_count:,} params")
     params = trial.params
     knobs = [f"{k}={format_value(params[k])}" for k in _KEY_PARAMS if k in params]
     return "  ".join(parts + knobs)
@@ -316,7 +321,7 @@ class LiveProgress:
             trials = self.study.get_trials(deepcopy=False)
         except Exception:  # a busy database: next time
             return
-        mine = [t for t in trials if t.user_attrs.get(RUN_ATTR) == self.run_tag]
+        mine = [t for t in trials if TrialRecord.of(t).search_run == self.run_tag]
         count = {s: sum(t.state == s for t in mine) for s in TrialState}
         finished = count[TrialState.COMPLETE] + count[TrialState.PRUNED] + count[TrialState.FAIL]
         parts = [

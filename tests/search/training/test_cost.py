@@ -7,7 +7,8 @@ import math
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from search.training import CostObservation, EpochCostModel
+from search.records import TrialRecord
+from search.training import CostObservation, EpochCostModel, fastest_pace
 
 
 def test_before_any_measurement_the_prior_predicts_cost_growing_with_work_and_shrinking_with_batch() -> None:
@@ -44,7 +45,7 @@ def test_many_measurements_recover_the_machines_law() -> None:
         assert model.seconds_per_epoch(madds, 10_000, batch) == pytest.approx(law(madds, batch), rel=0.15)
 
 
-def test_the_model_reads_the_trials_of_a_study() -> None:
+def test_the_model_reads_the_records_of_a_studys_trials() -> None:
     attrs = {"multiply_adds": 2_000_000, "batch_size": 64, "train_images": 5_000}
     trials = [
         create_trial(state=TrialState.COMPLETE, value=0.9, user_attrs={**attrs, "seconds_per_epoch": 4.0}),
@@ -53,6 +54,7 @@ def test_the_model_reads_the_trials_of_a_study() -> None:
         create_trial(state=TrialState.PRUNED, user_attrs={"multiply_adds": 10}),  # no pace: left out
         create_trial(state=TrialState.COMPLETE, value=0.9, user_attrs={**attrs, "seconds_per_epoch": math.nan}),
     ]
-    model = EpochCostModel.from_trials(trials)
+    model = EpochCostModel.from_records(map(TrialRecord.of, trials))
     assert [o.seconds_per_epoch for o in model.observations] == [4.0, 3.0]
+    assert fastest_pace(map(TrialRecord.of, trials)) == 3.0  # the NaN is no pace
     assert model.seconds_per_epoch(2_000_000, 5_000, 64) == pytest.approx(4.0, rel=0.2)

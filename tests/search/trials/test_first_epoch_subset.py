@@ -11,6 +11,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from search.data import load_dataset
+from search.records import TrialRecord
 from search.training import TOO_SLOW, EpochCostModel
 from search.trials import Objective, ObserverGroup, TrialObserver, TrialOutcome
 from spaces import get_space
@@ -57,7 +58,7 @@ def test_the_cheaper_first_epoch_decides_whether_a_candidate_can_reach_its_first
     watch = _Outcomes()
     data = load_dataset("fashion_mnist", limit=12_000, seed=2)
     images = len(data.y_train)
-    per_epoch = EpochCostModel.from_trials(study.get_trials()).seconds_per_epoch(LENET_MADDS, images, 128)
+    per_epoch = EpochCostModel.from_records(map(TrialRecord.of, study.get_trials())).seconds_per_epoch(LENET_MADDS, images, 128)
     study.optimize(_objective(12_000, fraction, time.monotonic() + 1.7 * per_epoch, watch), n_trials=1)
     trial = study.trials[-1]
     if fraction is None:
