@@ -104,6 +104,15 @@ class _SmoothedKLDivergence(keras.losses.Loss):
     def get_config(self) -> dict[str, object]:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
+    def keras_equivalent(self) -> keras.losses.Loss:
+        """Keras' own loss that trains the same: without smoothing the KL divergence itself; with
+        it, the cross-entropy with the same smoothing, which differs from this loss by the
+        smoothed targets' entropy, a constant (the same gradients). A logged model records it
+        (:mod:`search.tracking`), so that it can be trained further where this module is absent."""
+        if self.label_smoothing == 0:
+            return keras.losses.KLDivergence(name=self.name)
+        return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
+
 
 def sample_train(hp: ParamSource, ranges: TrainRanges, *, model_knobs: bool = True) -> TrainConfig:
     """Ask ``hp`` for the training parameters within ``ranges``.

@@ -6,8 +6,18 @@ version to the registered model named after the study, tagged with the study, it
 validation and the test accuracy. The alias :data:`CHAMPION_ALIAS` moves to the new version when
 its validation accuracy is at least the current champion's, so ``models:/STUDY@champion`` is always
 the best model so far; ``mlflow models serve -m models:/STUDY@champion --env-manager local`` serves
-it. The logged model is inference-only (not compiled: no loss or optimizer to restore) and built
-from Keras' own layers, so it loads in a process that never imported this platform.
+it. The logged model is inference-only (no compile state, its nested models' neither: the
+searched loss may be this platform's KL divergence with label smoothing) and built from Keras' own
+layers, so it loads in a process that has not (or cannot) import this platform.
+
+To train it further, its MLflow metadata says how it was trained: ``params``, the trial's
+hyperparameters (an ensemble's best member's), and ``compile``, Keras serializations of its
+optimizer and of a Keras loss that trains like the searched one (None for an ensemble)::
+
+    info = mlflow.models.get_model_info("models:/STUDY@champion")
+    recipe = info.metadata["compile"]
+    model.compile(optimizer=keras.optimizers.deserialize(recipe["optimizer"]),
+                  loss=keras.losses.deserialize(recipe["loss"]), metrics=["accuracy"])
 """
 
 from __future__ import annotations
@@ -59,13 +69,77 @@ class RegisteredModel:
 
 
 def _inference_copy(model: Any) -> Any:
-    """The model without its compile state (an uncompiled clone with the same weights): a
-    served model needs no loss or optimizer, whose custom classes a fresh process lacks."""
+    """``model`` rebuilt from its config without any compile state, its nested models' included,
+    with the same weights: a served model needs no loss, optimizer or metrics, and theirs may be
+    classes of this platform (the searched KL divergence with label smoothing) or of the user's
+    code, which a process that loads the model lacks. (``keras.models.clone_model`` compiles the
+    clone like the original, and ``load_model(compile=False)`` compiles nested models anyway.)
+
+    A model that cannot be rebuilt from its config (a subclassed model without ``get_config``) is
+    logged as it is, with a warning: it loads only where its classes can be imported.
+    """
     import keras
 
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
+    try:
+        config = _without_compile(keras.saving.serialize_keras_object(model))
+        copy = keras.saving.deserialize_keras_object(config)
+        copy.set_weights(model.get_weights())
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's classes to round-trip
+        _log.warning("the final model is logged as it is (%s: %s); it loads only where its classes can be imported",
+                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")  # fmt: skip
+        return model
+    foreign = sorted(_foreign_classes(config))
+    if foreign:
+        _log.warning("the final model uses classes that are not Keras' own (%s); it loads only where they can be imported",
+                     ", ".join(foreign))  # fmt: skip
+    return copy
+
+
+def _without_compile(config: Any) -> Any:
+    """A serialized Keras object with every ``compile_config`` left out, at any depth."""
+    if isinstance(config, dict):
+        return {k: _without_compile(v) for k, v in config.items() if k != "compile_config"}
+    if isinstance(config, list):
+        return [_without_compile(v) for v in config]
+    return config
+
+
+def _foreign_classes(config: Any) -> set[str]:
+    """The classes of a serialized Keras object that Keras itself does not provide."""
+    found: set[str] = set()
+    if isinstance(config, dict):
+        module = config.get("module")
+        if isinstance(module, str) and "class_name" in config and module.partition(".")[0] != "keras":
+            found.add(f"{module}.{config['class_name']}")
+        for value in config.values():
+            found |= _foreign_classes(value)
+    elif isinstance(config, list):
+        for value in config:
+            found |= _foreign_classes(value)
+    return found
+
+
+def _compile_recipe(model: Any) -> dict[str, Any] | None:
+    """How to compile the logged (uncompiled) model again to train it further, with Keras' own
+    objects: ``{"optimizer": ..., "loss": ..., "searched_loss": ...}``, each a Keras serialization
+    (``keras.optimizers.deserialize``, ``keras.losses.deserialize``). The optimizer is as training
+    left it (its learning rate the last one a schedule set; the searched one is in ``params``).
+    A loss that is not Keras' own is replaced by the Keras loss it names as training the same
+    (``keras_equivalent()``); ``searched_loss`` then keeps what the search trained with.
+    None for a model that was not compiled (an ensemble: its members' params say how they were).
+    """
+    import keras
+
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        return None
+    serialize = keras.saving.serialize_keras_object
+    loss = model.loss
+    equivalent = getattr(loss, "keras_equivalent", None)
+    portable = equivalent() if callable(equivalent) else loss
+    recipe: dict[str, Any] = {"optimizer": serialize(model.optimizer), "loss": serialize(portable)}
+    if portable is not loss:
+        recipe["searched_loss"] = serialize(loss)
+    return json.loads(json.dumps(recipe, default=str))  # plain JSON values for the MLmodel file
 
 
 class _KerasFlavour:
@@ -82,6 +156,26 @@ class _KerasFlavour:
         mlflow.keras.save_model(path=path, **kwargs)
 
 
+def _pip_requirements() -> list[str]:
+    """What the model needs to be served (MLflow adds itself): Keras, its backend and NumPy, at
+    this process's versions. MLflow would infer the same by loading the model in a fresh
+    interpreter, which takes half a minute of a loaded machine for every search."""
+    from importlib import metadata
+
+    import keras
+
+    backend = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(keras.backend.backend())
+    requirements = []
+    for package in ("keras", backend, "numpy"):
+        if package is None:
+            continue
+        try:
+            requirements.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            requirements.append(package)
+    return requirements
+
+
 def _validation_accuracy(summary: SearchSummary, evaluation: TestEvaluation) -> float:
     """The final model's validation accuracy: the ensemble's, else its best trial's (a refit has
     seen the validation images: its trial's accuracy stands for it)."""
@@ -89,6 +183,12 @@ def _validation_accuracy(summary: SearchSummary, evaluation: TestEvaluation) -> 
         return float(evaluation.ensemble.val_accuracy)
     trial = next((t for t in summary.best if t.number == evaluation.trial_number), None)
     return float(trial.values[0]) if trial is not None and trial.values else float("nan")
+
+
+def _trial_params(summary: SearchSummary, number: int) -> dict[str, Any]:
+    """The hyperparameters of trial ``number`` (an ensemble's: of its best member)."""
+    trial = next((t for t in summary.best if t.number == number), None)
+    return json.loads(json.dumps(dict(trial.params), default=str)) if trial is not None else {}
 
 
 def _describe(evaluation: TestEvaluation) -> tuple[str, str]:
@@ -112,6 +212,7 @@ def log_final_model(
     Returns:
         The new model version (its alias set when it is the champion), or None without a model.
     """
+    import keras
     import mlflow
     from mlflow.models import Model, infer_signature
 
@@ -119,7 +220,8 @@ def log_final_model(
         return None
     model = _inference_copy(evaluation.model)
     example = np.asarray(data.x_test[:EXAMPLE_IMAGES], dtype=np.float32)
-    signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
+    # one eager call: predict() would trace a function for these two images
+    signature = infer_signature(example, keras.ops.convert_to_numpy(model(example, training=False)))
     kind, trials = _describe(evaluation)
     val_accuracy = _validation_accuracy(summary, evaluation)
     tags = {
@@ -130,7 +232,14 @@ def log_final_model(
         VAL_ACCURACY_TAG: f"{val_accuracy:.6f}",
         "dataset": data.name,
     }
-    metadata = {"class_names": list(data.class_names), "study": study_name, "final_model": kind, "trials": trials}
+    metadata = {
+        "class_names": list(data.class_names),
+        "study": study_name,
+        "final_model": kind,
+        "trials": trials,
+        "params": _trial_params(summary, evaluation.trial_number),
+        "compile": _compile_recipe(evaluation.model),
+    }
     previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     # the fluent API logs the model, and the registry looks the logged model up: both through
     # the global tracking URI (the registry follows it, unless the user set one)
@@ -148,6 +257,7 @@ def log_final_model(
                 metadata=metadata,
                 tags=tags,
                 validate_serving_input=False,  # the tests serve it; this would print Keras' progress bar
+                pip_requirements=_pip_requirements(),
             )
         # registered with the client, not log_model's registered_model_name, which prints to stderr
         try:

@@ -77,6 +77,26 @@ def test_cross_entropy_label_smoothing_matches_hand_computation() -> None:
     assert float(loss(Y_TRUE, Y_PRED)) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.15])
+def test_kl_loss_keras_equivalent_trains_the_same(smoothing: float) -> None:
+    """Keras' own loss a logged model records in place of the searched KL divergence: the same
+    gradients with respect to the probabilities, whatever they are."""
+    tf = pytest.importorskip("tensorflow")
+    loss = config(loss="kl_divergence", label_smoothing=smoothing).make_loss()
+    equivalent = loss.keras_equivalent()
+    assert type(equivalent).__module__.startswith("keras.")
+    restored = keras.losses.deserialize(keras.losses.serialize(equivalent))  # no custom object
+    y_true = np.eye(3, dtype="float32")[[1, 0, 2, 1]]
+    for seed in range(3):
+        logits = tf.Variable(np.random.default_rng(seed).normal(size=(4, 3)).astype("float32"))
+        gradients = []
+        for fn in (loss, restored):
+            with tf.GradientTape() as tape:
+                value = fn(y_true, tf.nn.softmax(logits))
+            gradients.append(tape.gradient(value, logits).numpy())
+        np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-4, atol=1e-6)
+
+
 def test_kl_loss_survives_serialization() -> None:
     loss = config(loss="kl_divergence", label_smoothing=0.15).make_loss()
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
