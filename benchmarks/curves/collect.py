@@ -66,13 +66,11 @@ def draw_configs(family: str, count: int, seed: int = 0) -> list[tuple[str, dict
     configs: list[tuple[str, dict[str, Any]]] = [
         (name, dict(preset.params)) for name, preset in space.presets.items()
     ][:count]
+    priors = [dict(p.params) for p in space.presets.values()]
     samplers = {
-        "prior": make_sampler("prior", seed, priors=[dict(p.params) for p in space.presets.values()]),
+        "prior": make_sampler("prior", seed, priors=priors, search_space=space_distributions(space)),
         "uniform": optuna.samplers.RandomSampler(seed=seed),
     }
-    prior = samplers["prior"]
-    if hasattr(prior, "search_space"):
-        prior.search_space = space_distributions(space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     studies = {name: optuna.create_study(sampler=s, direction="maximize") for name, s in samplers.items()}
     seen = {config_id(family, p) for _, p in configs}

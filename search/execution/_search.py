@@ -13,7 +13,7 @@ from pathlib import Path
 
 import optuna
 
-from search.core import SearchClock, SearchSettings, redact
+from search.core import WALL_CLOCK, Clock, SearchClock, SearchSettings, redact
 from search.execution._prepare import Prepared
 from search.execution._presets import enqueue_presets
 from search.final import (
@@ -34,7 +34,9 @@ from search.samplers import PriorSampler
 from search.storages import ClaimLock
 from search.tracking import TrialRunCloser
 from search.training import (
+    KERAS_TRAINER,
     Checkpoints,
+    Trainer,
     buildable,
     device_description,
     fastest_pace,
@@ -107,9 +109,10 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | 
     )
 
 
-def make_clock(prepared: Prepared) -> SearchClock:
-    """The invocation's time budget, starting now; with ``--refit`` it keeps the refit's time; no
-    trial starts when even the fastest first rung measured so far would not fit."""
+def make_clock(prepared: Prepared, clock: Clock = WALL_CLOCK) -> SearchClock:
+    """The invocation's time budget, starting now on ``clock`` (a simulator's: virtual); with
+    ``--refit`` it keeps the refit's time; no trial starts when even the fastest first rung
+    measured so far would not fit."""
     s, started = prepared.settings, prepared.invocation.started
     reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
     if len(s.objectives) == 1 and s.cv != "off":  # and time to cross-validate the finalists
@@ -119,8 +122,8 @@ def make_clock(prepared: Prepared) -> SearchClock:
     share = _first_epoch_share(prepared, _first_epoch_fraction(s, _prunes(s)))
     shortest = lambda: _fastest_first_rung(prepared.study, rung, share)
     if started is None:
-        return SearchClock(s.timeout, reserve, shortest_trial=shortest)
-    return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest)
+        return SearchClock(s.timeout, reserve, shortest_trial=shortest, clock=clock)
+    return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest, clock=clock)
 
 
 def _with_crossval(prepared: Prepared, refit_seconds: float) -> float:
@@ -171,9 +174,11 @@ def make_objective(
     clock: SearchClock,
     *,
     prune: bool | None = None,
+    trainer: Trainer = KERAS_TRAINER,
 ) -> Objective:
     """The objective of a prepared search (``prune``: report epochs to the pruner; default: when
-    the study has one objective and a pruner); no trial trains past ``clock``'s search end."""
+    the study has one objective and a pruner); no trial trains past ``clock``'s search end.
+    ``trainer`` builds and fits its candidates (a simulator's replays recorded curves)."""
     s = prepared.settings
     multi = len(s.objectives) > 1
     prune = _prunes(s) if prune is None else prune
@@ -198,6 +203,7 @@ def make_objective(
         seed=s.seed,
         first_epoch_fraction=_first_epoch_fraction(s, prune),
         refit_follows=s.refit,  # the parent refits, after its workers too
+        trainer=trainer,
     )
     sampler = prepared.study.sampler
     if isinstance(sampler, PriorSampler):  # it draws again rather than start a trial pruned at once
@@ -206,6 +212,9 @@ def make_objective(
             buildable(
                 prepared.space, data.input_shape, data.num_classes,
                 affordable=functools.partial(objective.affordable, prepared.study),
+                build=None if trainer is KERAS_TRAINER else (
+                    lambda candidate, params: trainer.build(prepared.space, candidate, data, params=params)
+                ),
             ),
             space_distributions(prepared.space),
         )  # fmt: skip

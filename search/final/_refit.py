@@ -26,7 +26,7 @@ from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
 from search.policy import DEFAULT_TIME_POLICY
 from search.records import TrialRecord
-from search.training import FinalFit, fit_final
+from search.training import KERAS_TRAINER, FinalFit, Trainer
 from spaces import SearchSpace
 
 __all__ = ["FINAL_MODEL_ATTR", "RefitPlan", "plan_refit", "refit", "refit_reserve"]
@@ -134,6 +134,7 @@ def refit(
     artifact_store: Any | None,
     jit: bool = False,
     clock: Clock = WALL_CLOCK,
+    trainer: Trainer = KERAS_TRAINER,
 ) -> FinalFit | None:
     """Train ``trial``'s configuration on every labelled image and keep it as the study's final model.
 
@@ -147,6 +148,7 @@ def refit(
         artifact_store: where the final model is kept (None: not kept).
         jit: compile the training step with XLA.
         clock: where ``end``'s time comes from (default: the wall clock).
+        trainer: what trains it (default: Keras; a simulator's replays recorded curves).
 
     Returns:
         The final fit, or None when there was no time for it or the trial did not record its pace
@@ -172,7 +174,7 @@ def refit(
         trial.number, len(data.y_train) + len(data.y_val), plan.epochs, plan.seconds / SAFETY,
     )  # fmt: skip
     candidate = space.from_params(trial.params)
-    fit = fit_final(
+    fit = trainer.fit_final(
         space, candidate, data, epochs=plan.epochs, schedule_epochs=plan.schedule_epochs, deadline=end, jit=jit,
         clock=clock,
     )  # fmt: skip

@@ -26,21 +26,25 @@ from search.training._fit import (
     fit_final,
     prepare_model,
 )
+from search.training._trainer import KERAS_TRAINER, KerasTrainer, Trainer
 
 __all__ = [
     "FIRST_EPOCH_FRACTION",
     "FIRST_EPOCH_MIN_IMAGES",
+    "KERAS_TRAINER",
     "TOO_SLOW",
     "Checkpoints",
     "CostObservation",
     "EpochCostModel",
     "EpochTimer",
     "FinalFit",
+    "KerasTrainer",
     "NonFiniteLossError",
     "OverBudget",
     "Resume",
     "StopAt",
     "TrainResult",
+    "Trainer",
     "TrialTimeBudget",
     "buildable",
     "configure_precision",

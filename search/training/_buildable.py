@@ -27,6 +27,7 @@ def buildable(
     input_shape: tuple[int, ...],
     num_classes: int,
     affordable: Callable[[keras.Model, Candidate], bool] | None = None,
+    build: Callable[[Candidate, Mapping[str, Any]], Any] | None = None,
 ) -> Callable[[Mapping[str, Any]], bool]:
     """A predicate for :class:`~search.samplers.PriorSampler`'s ``feasible``: whether the point
     ``params`` of ``space`` builds on images of ``input_shape`` (a dry build: layers and shapes,
@@ -37,13 +38,17 @@ def buildable(
     (:class:`~spaces.UnbuildableError`: a feature map shrinks to nothing) or ``affordable`` says
     no. Parameters the point does not use are ignored; a point it cannot judge (a parameter
     missing, a user's build that fails for another reason) is accepted, and its trial reports
-    what is wrong.
+    what is wrong. ``build`` (the candidate and its point) replaces the dry build: a simulator's
+    trainer answers from its records.
     """
 
     def feasible(params: Mapping[str, Any]) -> bool:
         try:
             candidate = space.sample(FixedParams(params, strict=False))
-            model = space.build_model(candidate, input_shape, num_classes)
+            if build is None:
+                model = space.build_model(candidate, input_shape, num_classes)
+            else:
+                model = build(candidate, params)
         except UnbuildableError:
             return False
         except Exception:  # noqa: BLE001 - not this check's to judge: the trial tells the user

@@ -24,9 +24,8 @@ from search.training import (
     device_description,
     fastest_pace,
     first_epoch_images,
-    fit_candidate,
-    multiply_adds,
-    prepare_model,
+    KERAS_TRAINER,
+    Trainer,
 )
 from search.trials._callbacks import EpochForwarder, PruneBeforeLastEpoch
 from search.trials._keeper import ModelKeeper
@@ -114,6 +113,8 @@ class Objective:
         policy: the time policy whose rules give each trial its cap, its bound on going on past
             it, and decide who is too slow (:class:`~search.policy.TimePolicy`: its rule table).
         clock: the clock ``search_end`` is on (default: the wall clock).
+        trainer: what builds, counts and fits the candidates (default: Keras; a simulator
+            replays recorded learning curves instead).
     """
 
     space: SearchSpace
@@ -136,6 +137,7 @@ class Objective:
     refit_follows: bool = False  # --refit: the search ranks, the refit trains the winner to its end
     policy: TimePolicy = field(default_factory=TimePolicy)  # when a candidate trains, how long
     clock: Clock = WALL_CLOCK  # the clock search_end is on
+    trainer: Trainer = KERAS_TRAINER  # Keras, or a simulator's replay of recorded curves
     keeper: ModelKeeper = field(init=False)
 
     def __post_init__(self) -> None:
@@ -202,7 +204,7 @@ class Objective:
 
     def _model(self, trial: optuna.trial.Trial, candidate: Candidate, run: _TrialRun) -> keras.Model:
         """The trial's compiled model: its predecessor's, resumed, or a new one (:meth:`_build`)."""
-        model = run.resume.model if run.resume is not None else self._build(candidate)
+        model = run.resume.model if run.resume is not None else self._build(trial, candidate)
         TrialRecord(param_count=int(model.count_params())).write(trial)
         return model
 
@@ -231,7 +233,7 @@ class Objective:
                 preset=TrialRecord.of(trial).preset,
             )
         )
-        return fit_candidate(
+        return self.trainer.fit(
             self.space,
             candidate,
             self.data,
@@ -275,13 +277,13 @@ class Objective:
             return None
         return first_epoch_images(len(self.data.y_train), self.first_epoch_fraction)
 
-    def _build(self, candidate: Candidate) -> keras.Model:
+    def _build(self, trial: optuna.trial.Trial, candidate: Candidate) -> keras.Model:
         """The trial's compiled model; a point that cannot be built is pruned, not failed: Optuna's
         samplers ignore failed trials (and TPE would sample the region again), while TPE ranks a
         pruned trial with no epoch below every other, as Optuna's maintainers advise for
         infeasible points (optuna/optuna#566)."""
         try:
-            return prepare_model(self.space, candidate, self.data, jit=self.jit)
+            return self.trainer.build(self.space, candidate, self.data, params=trial.params, jit=self.jit)
         except UnbuildableError as exc:
             raise optuna.TrialPruned(f"{CANNOT_BE_BUILT}: {exc}") from exc
 
@@ -325,7 +327,7 @@ class Objective:
         an :class:`~search.training.EpochCostModel` fitted to the paces this study's trials
         measured on this machine."""
         try:
-            madds = multiply_adds(model)
+            madds = self.trainer.multiply_adds(model)
         except (AttributeError, TypeError, ValueError):
             return None
         others = study.get_trials(deepcopy=False, states=_FINISHED)

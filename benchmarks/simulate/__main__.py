@@ -1,0 +1,296 @@
+"""Judge search methods on recorded curves: paired seeds, every cell of machine speed x budget.
+
+    python -m benchmarks.simulate --curves benchmarks/curves/cnn.jsonl.gz --seeds 50
+
+For each cell (``--speeds``: how fast the machine is against the recording; ``--budgets``: the
+time budget, as minutes of a search on all of Fashion-MNIST) and each seed, every method searches
+once; seed k is the same for every method (paired). The methods:
+
+* ``make-run``: ``search.run`` with ``make run``'s own options, read from the Makefile (its
+  ``--timeout`` replaced by the cell's budget; ``--ensemble`` is not simulated);
+  ``make-run-no-presets``: the same without ``--enqueue-presets``.
+* Optuna users' scripts (:func:`~benchmarks.simulate.simulate_optuna_user`): ``tpe-hyperband``
+  (TPE with Optuna's Hyperband pruner), ``hyperband`` and ``asha`` (random draws with Optuna's
+  Hyperband or successive-halving pruner) and ``random`` (no pruner), each from nothing and with
+  the documents' presets enqueued first (``+presets``).
+
+Compared at equal knowledge: ``make-run`` against each peer ``+presets``, ``make-run-no-presets``
+against each peer from nothing. The score is the final model's test accuracy (recorded, after the
+epochs it trained), and its regret to the best recorded configuration. Accuracies are compared as
+counts of test images (a tie is a tie); a search that completed no trial is counted apart. Each
+pair gets its wins, ties and losses, the sign test's and Wilcoxon's p-values. The page
+(``--out``) draws each method's median best validation accuracy against time, with a band from
+the 10th to the 90th percentile of the seeds.
+
+Budgets: the curves are recorded on a subset of the images, where an epoch takes that share of
+an epoch on all of them; a budget of M minutes is ``60 M x recorded training images / 54,000``
+virtual seconds at speed 1, so that it holds as many epochs as M minutes on the whole of
+Fashion-MNIST's training split on the recording's machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["METHODS", "main", "make_run_options"]
+
+_log = logging.getLogger("benchmarks.simulate")
+
+#: Fashion-MNIST's training images with the default 10 % validation split: a budget's unit
+FULL_TRAIN_IMAGES = 54_000
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_run_options(makefile: Path = ROOT / "Makefile") -> list[str]:
+    """``make run``'s options (its ``ARGS ?=`` line), without ``--timeout`` and its value."""
+    match = re.search(r"^run: ARGS \?= (.+)$", makefile.read_text(), flags=re.MULTILINE)
+    if match is None:
+        raise ValueError(f"no 'run: ARGS ?=' line in {makefile}")
+    words = match.group(1).split()
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word == "--timeout":
+            skip = True
+            continue
+        out.append(word)
+    return out
+
+
+def _methods() -> dict[str, Callable[..., Any]]:
+    from benchmarks.simulate import simulate_optuna_user, simulate_platform
+
+    options = make_run_options()
+    no_presets = [o for o in options if o != "--enqueue-presets"]
+    methods: dict[str, Callable[..., Any]] = {
+        "make-run": lambda s, d, f, **kw: simulate_platform(s, d, f, options, **kw),
+        "make-run-no-presets": lambda s, d, f, **kw: simulate_platform(s, d, f, no_presets, **kw),
+    }
+    for name, sampler, pruner in (
+        ("tpe-hyperband", "tpe", "hyperband"),
+        ("hyperband", "random", "hyperband"),
+        ("asha", "random", "successive-halving"),
+        ("random", "random", "none"),
+    ):
+        for presets in (False, True):
+            methods[name + ("+presets" if presets else "")] = (
+                lambda s, d, f, sampler=sampler, pruner=pruner, presets=presets, **kw: simulate_optuna_user(
+                    s, d, f, sampler=sampler, pruner=pruner, presets=presets, **kw
+                )
+            )
+    return methods
+
+
+METHODS = (
+    "make-run", "make-run-no-presets",
+    "tpe-hyperband", "tpe-hyperband+presets", "hyperband", "hyperband+presets",
+    "asha", "asha+presets", "random", "random+presets",
+)  # fmt: skip
+
+#: the pairs compared: ours against each peer given the same knowledge
+PAIRS = [("make-run", p + "+presets") for p in ("tpe-hyperband", "hyperband", "asha", "random")] + [
+    ("make-run-no-presets", p) for p in ("tpe-hyperband", "hyperband", "asha", "random")
+]
+
+
+def _compare(a: list[float | None], b: list[float | None], test_images: int) -> dict[str, Any]:
+    """Wins, ties and losses of ``a`` against ``b`` over paired seeds (accuracies as counts of
+    test images), the seeds where either completed nothing, and the p-values."""
+    from scipy.stats import binomtest, wilcoxon
+
+    wins = ties = losses = early = 0
+    diffs = []
+    for x, y in zip(a, b, strict=True):
+        if x is None or y is None:
+            early += 1
+            continue
+        cx, cy = round(x * test_images), round(y * test_images)
+        diffs.append(cx - cy)
+        if cx > cy:
+            wins += 1
+        elif cx < cy:
+            losses += 1
+        else:
+            ties += 1
+    n = wins + losses
+    sign = float(binomtest(wins, n, 0.5).pvalue) if n else 1.0
+    nonzero = [d for d in diffs if d != 0]
+    wil = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 6 else 1.0
+    return {"wins": wins, "ties": ties, "losses": losses, "ended_early": early, "sign_p": sign, "wilcoxon_p": wil}
+
+
+def _median_range(values: Sequence[float | None]) -> str:
+    done = [v for v in values if v is not None]
+    if not done:
+        return "-"
+    return f"{statistics.median(done):.4f} ({min(done):.4f}-{max(done):.4f})"
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (cell, seed, method) not yet in ``--results``; returns all the results."""
+    import optuna
+
+    from benchmarks.curves import load_curves
+    from benchmarks.simulate import Surrogate
+    from search.data import load_dataset
+    from spaces import get_space
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    records = load_curves(args.curves)
+    if not records:
+        raise SystemExit(f"error: no recorded configurations in {args.curves}")
+    family = records[0].family
+    info = next(r.data for r in records if r.data)
+    data = load_dataset(info.get("name", "fashion_mnist"), limit=info.get("limit"), seed=info.get("seed") or 0)
+    surrogate = Surrogate(records, get_space(family).describe())
+    best = surrogate.best()
+    methods = _methods()
+    results_path = Path(args.results)
+    done = set()
+    if results_path.is_file():
+        for line in results_path.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["speed"], r["budget_minutes"], r["seed"], r["method"]))
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    unit = len(data.y_train) / FULL_TRAIN_IMAGES * 60.0
+    with results_path.open("a") as out:
+        for speed in args.speeds:
+            for minutes in args.budgets:
+                for seed in range(args.seeds):
+                    for method in args.methods:
+                        if (speed, minutes, seed, method) in done:
+                            continue
+                        start = time.perf_counter()
+                        outcome = methods[method](surrogate, data, family, budget=minutes * unit, seed=seed, speed=speed)
+                        row = {"family": family, "method": method, "speed": speed, "budget_minutes": minutes,
+                               "seed": seed, "best_recorded": best, "test_images": len(data.y_test),
+                               "wall": round(time.perf_counter() - start, 3), **asdict(outcome)}  # fmt: skip
+                        out.write(json.dumps(row) + "\n")
+                        out.flush()
+                _log.info("speed %s, %s min: %d seeds done", speed, minutes, args.seeds)
+    return [json.loads(line) for line in results_path.read_text().splitlines()]
+
+
+def report(results: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
+    """The tables, as Markdown lines: per cell the methods' test accuracy, then the pairs."""
+    lines = []
+    cells = sorted({(r["speed"], r["budget_minutes"]) for r in results})
+    for speed, minutes in cells:
+        rows = {m: sorted((r for r in results if r["method"] == m and r["speed"] == speed and r["budget_minutes"] == minutes),
+                          key=lambda r: r["seed"]) for m in methods}  # fmt: skip
+        seeds = min((len(v) for v in rows.values() if v), default=0)
+        lines += [f"### speed {speed}x, {minutes} minutes ({seeds} seeds)", "",
+                  "| method | test accuracy, median (range) | regret, median | final = a preset | no trial completed |",
+                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+        for m in methods:
+            rs = rows[m]
+            if not rs:
+                continue
+            accs = [r["test_accuracy"] for r in rs]
+            regrets = [r["best_recorded"] - r["test_accuracy"] for r in rs if r["test_accuracy"] is not None]
+            presets = sum(bool(r["final_is_preset"]) for r in rs)
+            lines.append(
+                f"| {m} | {_median_range(accs)} | {statistics.median(regrets):.4f} | {presets}/{len(rs)} | "
+                f"{sum(a is None for a in accs)} |" if regrets else f"| {m} | - | - | - | {len(rs)} |"
+            )
+        lines += ["", "| ours | peer | wins-ties-losses | ended early | sign test p | Wilcoxon p |", "| --- | --- | --- | --- | --- | --- |"]
+        for a, b in PAIRS:
+            if not rows.get(a) or not rows.get(b):
+                continue
+            ra = {r["seed"]: r for r in rows[a]}
+            rb = {r["seed"]: r for r in rows[b]}
+            common = sorted(set(ra) & set(rb))
+            c = _compare([ra[s]["test_accuracy"] for s in common], [rb[s]["test_accuracy"] for s in common],
+                         ra[common[0]]["test_images"])  # fmt: skip
+            lines.append(f"| {a} | {b} | {c['wins']}-{c['ties']}-{c['losses']} | {c['ended_early']} | "
+                         f"{c['sign_p']:.2g} | {c['wilcoxon_p']:.2g} |")  # fmt: skip
+        lines.append("")
+    return lines
+
+
+def figure(results: list[dict[str, Any]], methods: Sequence[str], path: Path) -> None:
+    """Per cell, each method's median best validation accuracy against virtual time, with a band
+    from the 10th to the 90th percentile of the seeds."""
+    import numpy as np
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    cells = sorted({(r["speed"], r["budget_minutes"]) for r in results})
+    speeds, budgets = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
+    fig = make_subplots(rows=len(speeds), cols=len(budgets), shared_yaxes=True,
+                        subplot_titles=[f"{s}x, {b} min" for s in speeds for b in budgets])  # fmt: skip
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#17becf", "#bcbd22"]
+    for i, speed in enumerate(speeds, start=1):
+        for j, minutes in enumerate(budgets, start=1):
+            cell = [r for r in results if r["speed"] == speed and r["budget_minutes"] == minutes]
+            end = max((r["seconds"] for r in cell), default=1.0)
+            grid = np.linspace(0, end, 60)
+            for k, m in enumerate(methods):
+                curves = [r["curve"] for r in cell if r["method"] == m]
+                if not curves:
+                    continue
+                values = np.array([[max((v for t, v in c if t <= g), default=np.nan) for g in grid] for c in curves])
+                lo, mid, hi = (np.nanpercentile(values, q, axis=0) for q in (10, 50, 90))
+                color = palette[k % len(palette)]
+                show = i == 1 and j == 1
+                fig.add_trace(go.Scatter(x=grid, y=mid, name=m, line={"color": color}, legendgroup=m, showlegend=show), i, j)
+                fig.add_trace(go.Scatter(x=np.concatenate([grid, grid[::-1]]), y=np.concatenate([hi, lo[::-1]]),
+                                         fill="toself", line={"width": 0}, fillcolor=color, opacity=0.15,
+                                         legendgroup=m, showlegend=False, hoverinfo="skip"), i, j)  # fmt: skip
+    fig.update_layout(title="Best validation accuracy against virtual time: median over paired seeds, band 10-90 %",
+                      height=320 * len(speeds))  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(str(path), include_plotlyjs="cdn")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.simulate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--curves", type=Path, default=ROOT / "benchmarks" / "curves" / "cnn.jsonl.gz")
+    p.add_argument("--seeds", type=int, default=50, help="paired seeds per cell (default 50)")
+    p.add_argument("--speeds", type=float, nargs="+", default=[0.25, 1.0, 4.0])
+    p.add_argument("--budgets", type=float, nargs="+", default=[5.0, 20.0, 120.0], help="minutes on the whole data set")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--results", type=Path, help="jsonl of every search (default benchmarks/results/simulate-FAMILY.jsonl)")
+    p.add_argument("--out", type=Path, help="the page (default: --results with .html)")
+    p.add_argument("--report", action="store_true", help="only the tables and page from --results")
+    args = p.parse_args(argv)
+    if args.seeds < 1 or any(s <= 0 for s in args.speeds) or any(b <= 0 for b in args.budgets):
+        print("error: --seeds, --speeds and --budgets must be positive", file=sys.stderr)
+        return 2
+    if not args.report and not Path(args.curves).exists():
+        print(f"error: no curve file {args.curves}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in ("search", "optuna"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    family = Path(args.curves).name.split(".")[0]
+    args.results = args.results or ROOT / "benchmarks" / "results" / f"simulate-{family}.jsonl"
+    args.out = args.out or Path(args.results).with_suffix(".html")
+    if args.report:
+        results = [json.loads(line) for line in Path(args.results).read_text().splitlines()]
+    else:
+        results = run(args)
+    results = [r for r in results if r["method"] in args.methods and r["speed"] in args.speeds
+               and r["budget_minutes"] in args.budgets and r["seed"] < args.seeds]  # fmt: skip
+    for line in report(results, args.methods):
+        print(line)
+    figure(results, args.methods, Path(args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,254 @@
+"""One simulated search: the platform's own search code on recorded curves and a virtual clock.
+
+:func:`simulate_platform` runs a search exactly as ``search.run`` sets it up from the same
+command-line options (``search.run``'s parser and :func:`~search.run.settings_from_args`, then the
+same sampler, pruner, clock, objective and time policy as :func:`search.execution.run_search`),
+with two things replaced: Keras, by a :class:`~benchmarks.simulate.ReplayTrainer` answering from
+the recorded curves, and the wall clock, by a :class:`~search.core.VirtualClock`. The trial loop is
+a plain ask-and-tell loop that stops when the clock says no trial may start (``last_start``): the
+process plumbing of :func:`search.trials.run_trials` (locks, heartbeats, retries) decides nothing
+about time. After the search the platform's own :func:`search.final.refit` plans and runs the
+refit on the same clock. The final model's test accuracy is the recorded one of its configuration
+after the epochs it trained.
+
+Not simulated: ``--ensemble`` (averaging needs every model's predictions, which are not recorded:
+the final model is the refit or the best trial's own), cross-validation (``--cv`` is off; a
+``make run`` on Fashion-MNIST's 6,000 validation images does not cross-validate either) and
+``--workers`` (one worker).
+
+:func:`simulate_optuna_user` runs a peer the way an Optuna user writes one: ``study.optimize``
+with a sampler and a pruner reporting every epoch (``TFKerasPruningCallback``'s behaviour), no
+time rule of the platform, every trial trained to its end, and trials started until the budget;
+the final model is the best trial's own model, from trials finished by the budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+
+from benchmarks.simulate._replay import ReplayModel, ReplayTrainer
+from benchmarks.simulate._surrogate import Surrogate
+from search.core import VirtualClock
+from search.data import Dataset
+from search.records import TrialRecord
+from spaces import TrialParams, UnbuildableError, get_space
+
+__all__ = ["Outcome", "simulate_optuna_user", "simulate_platform"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one simulated search ended with."""
+
+    test_accuracy: float | None  # of the final model (None: no trial completed)
+    val_accuracy: float | None  # the chosen trial's best validation accuracy
+    trials: int
+    complete: int
+    pruned: int
+    final_trial: int | None
+    final_is_preset: bool
+    refit_epochs: int | None  # None: the trial's own model is the final one
+    seconds: float  # virtual seconds the search and its refit took
+    max_distance: float  # the farthest any trial's point was from its recorded configuration
+    curve: tuple[tuple[float, float], ...] = ()  # (virtual seconds, best validation accuracy so far)
+    # at each trial that completed
+
+
+def _outcome(study: optuna.Study, best: optuna.trial.FrozenTrial | None, test: float | None, *,
+             refit_epochs: int | None, seconds: float, distances: list[float]) -> Outcome:
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    return Outcome(
+        test_accuracy=test,
+        val_accuracy=None if best is None else best.value,
+        trials=len(trials),
+        complete=states.count(optuna.trial.TrialState.COMPLETE),
+        pruned=states.count(optuna.trial.TrialState.PRUNED),
+        final_trial=None if best is None else best.number,
+        final_is_preset=best is not None and bool(TrialRecord.of(best).preset),
+        refit_epochs=refit_epochs,
+        seconds=seconds,
+        max_distance=max(distances, default=0.0),
+        curve=_best_so_far(study),
+    )
+
+
+def _best_so_far(study: optuna.Study) -> tuple[tuple[float, float], ...]:
+    """(virtual seconds, best validation accuracy so far) at each complete trial, in order; the
+    times are the trials' ends on the virtual clock (``datetime_complete`` is wall time)."""
+    points, best = [], -math.inf
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        end = t.user_attrs.get("virtual_end")
+        if end is None or t.value is None:
+            continue
+        best = max(best, float(t.value))
+        points.append((round(float(end), 2), best))
+    return tuple(points)
+
+
+def simulate_platform(
+    surrogate: Surrogate,
+    data: Dataset,
+    family: str,
+    options: list[str],
+    *,
+    budget: float,
+    seed: int,
+    speed: float = 1.0,
+) -> Outcome:
+    """One search with ``search.run``'s ``options`` (``--timeout`` is ``budget`` virtual seconds,
+    ``--seed`` is ``seed``), on a machine ``speed`` times as fast as the recording's."""
+    from search.execution import Prepared, make_clock, make_objective
+    from search.execution._presets import enqueue_presets
+    from search.final import refit
+    from search.pruners import make_pruner
+    from search.run import build_parser, settings_from_args
+    from search.samplers import make_sampler
+    from search.trials import ObserverGroup
+
+    args = build_parser().parse_args(
+        ["--study", family, *options, "--timeout", str(budget), "--seed", str(seed), "--no-mlflow", "--cv", "off"]
+    )
+    settings = replace(settings_from_args(args), ensemble=1, artifacts="unused")
+    space = get_space(family)
+    priors = [p.params for p in space.presets.values() if p.dataset == settings.dataset_name]
+    pruner = make_pruner("none" if len(settings.objectives) > 1 else settings.pruner, settings.max_epochs,
+                         len(data.y_val), data.num_classes)  # fmt: skip
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(settings.sampler, seed, priors), pruner=pruner)
+    prepared = Prepared(settings, space, data, study, None)  # type: ignore[arg-type]
+    if settings.enqueue_presets:
+        enqueue_presets(study, space, settings.dataset_name, data.input_shape, data.num_classes)
+    virtual = VirtualClock()
+    trainer = ReplayTrainer(surrogate, virtual, speed=speed)
+    clock = make_clock(prepared, virtual)
+    objective = make_objective(prepared, ObserverGroup([]), clock, trainer=trainer)
+    objective.checkpoints = None
+    started = 0
+    while not clock.search_over() and (settings.n_trials is None or started < settings.n_trials):
+        trial = study.ask()
+        started += 1
+        try:
+            value = objective(trial)
+            trial.set_user_attr("virtual_end", virtual.now())
+            study.tell(trial, value)
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except Exception:  # noqa: BLE001 - a failed trial, as the platform records it
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    distances = [m.distance for m in trainer.fits]
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        return _outcome(study, None, None, refit_epochs=None, seconds=virtual.now(), distances=distances)
+    best = max(complete, key=lambda t: t.values[0])
+    record, _ = surrogate.nearest(best.params)
+    test = _own_model_test(record, TrialRecord.of(best).best_epoch)
+    refit_epochs = None
+    if settings.refit:
+        fit = refit(study, best, space, data, end=clock.end, artifact_store=None, clock=virtual, trainer=trainer)
+        if fit is not None:
+            refit_epochs = fit.epochs_run
+            test = float(record.test_accuracy[min(fit.epochs_run, len(record.test_accuracy)) - 1])
+    return _outcome(study, best, test, refit_epochs=refit_epochs, seconds=virtual.now(), distances=distances)
+
+
+def _own_model_test(record: Any, best_epoch: int | None) -> float:
+    """The recorded test accuracy after a trial's best epoch (1-based ``best_epoch``)."""
+    e = max(1, min(int(best_epoch or 1), len(record.test_accuracy)))
+    return float(record.test_accuracy[e - 1])
+
+
+def simulate_optuna_user(
+    surrogate: Surrogate,
+    data: Dataset,
+    family: str,
+    *,
+    sampler: str,
+    pruner: str,
+    budget: float,
+    seed: int,
+    speed: float = 1.0,
+    presets: bool = False,
+    max_epochs: int = 10,
+) -> Outcome:
+    """An Optuna user's script: ``sampler`` (``tpe``: TPE as Optuna's docs set it up; ``random``)
+    and ``pruner`` (``hyperband``, ``successive-halving``/ASHA, ``median`` or ``none``: Optuna's
+    own, unwrapped), every epoch reported, no per-trial time rule, trials started until ``budget``
+    (``presets``: the documents' presets enqueued first)."""
+    space = get_space(family)
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+    }
+    pruners = {
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs),
+        "successive-halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+        "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=1),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }
+    study = optuna.create_study(direction="maximize", sampler=samplers[sampler](), pruner=pruners[pruner]())
+    if presets:
+        for preset in space.presets.values():
+            study.enqueue_trial(dict(preset.params), user_attrs={"preset": preset.name})
+    virtual = VirtualClock()
+    trainer = ReplayTrainer(surrogate, virtual, speed=speed)
+    finished_by_budget: list[tuple[optuna.trial.FrozenTrial, ReplayModel]] = []
+    models: dict[int, ReplayModel] = {}
+    while virtual.now() < budget:
+        trial = study.ask()
+        try:
+            candidate = space.sample(TrialParams(trial))
+            model = trainer.build(space, candidate, data, params=trial.params)
+        except UnbuildableError:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        models[trial.number] = model
+        callbacks = [_OptunaReport(trial)]
+        try:
+            result = trainer.fit(space, candidate, data, max_epochs=max_epochs, callbacks=callbacks, model=model)
+            if virtual.now() <= budget:
+                trial.set_user_attr("virtual_end", virtual.now())
+            frozen = study.tell(trial, result.val_accuracy)
+            if virtual.now() <= budget:
+                finished_by_budget.append((frozen, model))
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except Exception:  # noqa: BLE001 - a diverged configuration
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    distances = [m.distance for m in trainer.fits]
+    if not finished_by_budget:
+        return _outcome(study, None, None, refit_epochs=None, seconds=virtual.now(), distances=distances)
+    best, model = max(finished_by_budget, key=lambda tm: tm[0].value)
+    test = _own_model_test(model.record, (model.best_epoch or 0) + 1)
+    return _outcome(study, best, test, refit_epochs=None, seconds=virtual.now(), distances=distances)
+
+
+class _OptunaReport:
+    """``optuna_integration.TFKerasPruningCallback``'s behaviour, as a plain callback: report the
+    validation accuracy after each epoch and prune when the pruner says so."""
+
+    def __init__(self, trial: optuna.trial.Trial) -> None:
+        self.trial = trial
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def on_train_begin(self, logs: Any = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None: ...
+    def on_test_begin(self, logs: Any = None) -> None: ...
+    def on_train_end(self, logs: Any = None) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        value = (logs or {}).get("val_accuracy")
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), step=epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")

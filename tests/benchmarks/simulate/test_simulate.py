@@ -1,0 +1,117 @@
+"""benchmarks/simulate: the platform's search code on recorded curves and a virtual clock.
+
+The curves here are generated (a saturating curve per configuration, its ceiling drawn from the
+configuration's id), so the tests run in seconds; the real recordings are benchmarks/curves/.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from benchmarks.curves import CurveRecord, config_id
+from benchmarks.curves.collect import draw_configs
+from benchmarks.simulate import ReplayTrainer, Surrogate, simulate_optuna_user, simulate_platform
+from benchmarks.simulate.__main__ import main, make_run_options
+from search.core import VirtualClock
+from search.data import dataset_from_arrays
+from search.training import TrialTimeBudget
+from spaces import get_space
+
+FAMILY = "lenet"
+
+
+def _record(source: str, params: dict, *, epochs: int = 6, seconds: float = 4.0) -> CurveRecord:
+    rng = random.Random(config_id(FAMILY, params))
+    ceiling = 0.93 if source.startswith("doc") else rng.uniform(0.5, 0.9)
+    val = [round(ceiling * (1 - math.exp(-(e + 1) / 2)), 4) for e in range(epochs)]
+    return CurveRecord(
+        id=config_id(FAMILY, params), family=FAMILY, source=source, params=params, status="ok", epochs=epochs,
+        max_epochs=epochs, param_count=60_000, multiply_adds=400_000 + rng.randrange(400_000), batch_size=64,
+        val_accuracy=val, val_loss=[1 - v for v in val], train_loss=[1 - v for v in val],
+        test_accuracy=[v - 0.01 for v in val], epoch_seconds=[seconds * rng.uniform(0.5, 2.0)] * epochs,
+        data={"name": "generated", "train": 5400, "val": 600, "test": 1000},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def surrogate() -> Surrogate:
+    records = [_record(s, p) for s, p in draw_configs(FAMILY, 40, seed=1)]
+    return Surrogate(records, get_space(FAMILY).describe())
+
+
+@pytest.fixture(scope="module")
+def data():  # the split's sizes are what the search reads; the pixels are never trained on
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (6000, 28, 28), dtype=np.uint8)
+    y = np.arange(6000) % 10
+    return dataset_from_arrays(x, y, x[:1000], y[:1000], name="generated", val_fraction=0.1, seed=0)
+
+
+def test_every_recorded_point_is_its_own_nearest_and_others_go_to_the_closest(surrogate: Surrogate) -> None:
+    for record in surrogate.records:
+        assert surrogate.nearest(record.params) == (record, 0.0)
+    preset = next(r for r in surrogate.records if r.source.startswith("doc"))
+    moved = {**preset.params, "dropout": min(0.5, float(preset.params.get("dropout", 0.0)) + 0.01)}
+    found, distance = surrogate.nearest(moved)
+    assert found is preset and 0 < distance < 0.1
+
+
+def test_the_trial_time_budget_stops_a_replayed_trial_at_the_virtual_search_end(surrogate: Surrogate, data) -> None:
+    """The platform's own time budget, driven by replayed batches on virtual time: a trial that
+    would train past the search end stops there, keeping the epochs it finished."""
+    clock = VirtualClock()
+    trainer = ReplayTrainer(surrogate, clock)
+    space = get_space(FAMILY)
+    record = surrogate.records[0]
+    candidate = space.from_params(record.params)
+    model = trainer.build(space, candidate, data, params=record.params)
+    per_epoch = record.epoch_seconds[0]
+    budget = TrialTimeBudget(deadline=2.5 * per_epoch, clock=clock)
+    result = trainer.fit(space, candidate, data, max_epochs=6, callbacks=[budget], model=model)
+    assert budget.stopped and result.epochs_run == 3  # two whole epochs, the third cut at the deadline
+    assert clock.now() == pytest.approx(2.5 * per_epoch, abs=per_epoch / 4)
+
+
+@pytest.mark.parametrize("options", [make_run_options(), ["--enqueue-presets"]])
+def test_a_simulated_search_keeps_its_budget_and_is_the_same_for_the_same_seed(surrogate: Surrogate, data, options) -> None:
+    runs = [simulate_platform(surrogate, data, FAMILY, options, budget=300.0, seed=s) for s in (3, 3, 4)]
+    assert runs[0] == runs[1]  # paired seeds: the same search again
+    for outcome in runs:
+        assert outcome.test_accuracy is not None and outcome.complete >= 1
+        assert outcome.seconds <= 300.0 + 1e-6  # search, refit and all within --timeout
+    refit = "--refit" in options
+    assert all((o.refit_epochs is not None) == refit for o in runs[:2])
+
+
+def test_a_faster_machine_trains_more_and_a_budget_too_short_for_any_epoch_completes_nothing(surrogate: Surrogate, data) -> None:
+    slow = simulate_platform(surrogate, data, FAMILY, make_run_options(), budget=300.0, seed=0, speed=0.25)
+    fast = simulate_platform(surrogate, data, FAMILY, make_run_options(), budget=300.0, seed=0, speed=4.0)
+    assert fast.trials > slow.trials
+    nothing = simulate_platform(surrogate, data, FAMILY, make_run_options(), budget=1.0, seed=0)
+    assert nothing.test_accuracy is None and nothing.complete == 0
+
+
+def test_an_optuna_user_script_is_never_stopped_by_the_platforms_rules(surrogate: Surrogate, data) -> None:
+    """Every trial of a peer trains to its end or its pruner; it is scored on what finished by the budget."""
+    outcome = simulate_optuna_user(surrogate, data, FAMILY, sampler="random", pruner="none", budget=200.0, seed=0, max_epochs=6)
+    assert outcome.complete >= 1 and outcome.pruned == 0
+    assert outcome.seconds >= 200.0  # the trial running at the budget was trained to its end
+    assert all(t <= 200.0 for t, _ in outcome.curve)
+
+
+def test_the_benchmark_reads_make_runs_own_options() -> None:
+    makefile = Path(__file__).resolve().parents[3] / "Makefile"
+    assert f"run: ARGS ?= --timeout 20m {' '.join(make_run_options())}" in makefile.read_text()
+
+
+def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--curves", str(tmp_path / "none.jsonl.gz"), "--results", str(tmp_path / "r.jsonl")]) == 2
+    assert main(["--seeds", "0", "--results", str(tmp_path / "r.jsonl")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+    assert not (tmp_path / "r.jsonl").exists()
