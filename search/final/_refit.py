@@ -86,8 +86,8 @@ def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
         return None
     epochs = _plateau_end(trial, int(best), len(data.y_val))
     # a clock stops a trial within an epoch: a best at its last whole epoch (or at the cut one)
-    # means it was still improving (2026-12-01: 002 cut a few batches into epoch 7, its best at
-    # epoch 6, was refit for 6 epochs instead of 10, and 340 s of make run went unused)
+    # means it was still improving, so the refit trains all it planned, not only the epochs the
+    # clock let it reach
     if record.stopped_by_time_budget and best >= (record.epochs_run or 0) - 1:
         epochs = int(planned)
     scale = (len(data.y_train) + len(data.y_val)) / len(data.y_train)
@@ -100,7 +100,7 @@ def _plateau_end(trial: FrozenTrial, best: int, val_images: int) -> int:
     (its reports, one per epoch; ``best`` without them). On a plateau the epoch of the best is a
     draw among equals: 003 peaked at 0.926 after 6 of 10 epochs and stayed within 0.003 of it; refit
     for 6 epochs it scored 0.9166 on the test set, refit for 10 it scored 0.9227-0.9248 in three
-    runs (docs/benchmarks.md). The refit sees 10 % more images, and trains to the plateau's end."""
+    runs (docs/history.md). The refit sees 10 % more images, and trains to the plateau's end."""
     curve = trial.intermediate_values
     if not curve or val_images <= 0:
         return best

@@ -33,8 +33,8 @@ The local distributions narrow as evidence grows, in the spirit of piBO (Hvarfne
 (``1 - (1 - keep) * ratio`` of the narrowed to the initial width).
 
 Why a spike: a cnn point has about twenty parameters. Moved all at once, even by a little each, a
-draw around a good preset lands far from it: in ``make run`` on 2026-12-01 (before the spike) the
-sampler's candidates validated at 0.74-0.86 after two epochs, the presets at 0.86-0.89. Keeping
+draw around a good preset lands far from it: without the spike, the sampler's candidates in a
+``make run`` validated at 0.74-0.86 after two epochs, the presets at 0.86-0.89. Keeping
 each value with probability ``keep`` moves about a third of them, as PriorBand's incumbent
 mutation (half of the parameters) and regularized evolution (one) do. The densities that score
 the modes (below) leave the spike out: a kept value lies at the slab's peak anyway.
@@ -188,8 +188,8 @@ class PriorSampler(optuna.samplers.BaseSampler):
         min_prior_share: float = 0.05,
         feasible: Callable[[Mapping[str, Any]], bool] | None = None,
         search_space: Mapping[str, BaseDistribution] | None = None,
-        # 20: in the cnn space on 28x28 images about 1 draw in 4 is unbuildable (2 of 7 trials in
-        # make run, 2026-12-01), so 20 rejections in a row mean the region has nothing to build.
+        # 20: in the cnn space on 28x28 images about 1 draw in 4 is unbuildable, so 20 rejections
+        # in a row mean the region has nothing to build.
         max_redraws: int = 20,
     ) -> None:
         if not 0.0 < global_share <= 1.0:
