@@ -160,12 +160,12 @@ def average_model(models: Sequence[keras.Model], weights: Sequence[float], input
     total = float(sum(weights))
     inputs = keras.Input(shape=input_shape, name="image")
     outputs = [
-        keras.layers.Rescaling(float(w) / total, name=f"weight_{i}")(
+        keras.layers.Rescaling(float(w) / total, name=f"weight_{i}", dtype="float32")(  # members are float32 copies
             keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
         )
         for i, (m, w) in enumerate(zip(models, weights, strict=True))
     ]
-    averaged = outputs[0] if len(outputs) == 1 else keras.layers.Add(name="classes")(outputs)
+    averaged = outputs[0] if len(outputs) == 1 else keras.layers.Add(name="classes", dtype="float32")(outputs)
     return keras.Model(inputs, averaged, name="ensemble")
 
 

@@ -7,7 +7,17 @@ from search.training._buildable import buildable, space_distributions
 from search.training._checkpoints import Checkpoints, Resume
 from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel, fastest_pace
 from search.training._counting import multiply_adds
-from search.training._devices import configure_precision, configure_threads, device_description
+from search.training._devices import (
+    PrecisionError,
+    choose_policy,
+    configure_precision,
+    configure_threads,
+    cpu_flags,
+    device_description,
+    float32_copy,
+    native_bfloat16,
+    precision_policy,
+)
 from search.training._fit import (
     FIRST_EPOCH_FRACTION,
     FIRST_EPOCH_MIN_IMAGES,
@@ -34,18 +44,24 @@ __all__ = [
     "FinalFit",
     "NonFiniteLossError",
     "OverBudget",
+    "PrecisionError",
     "Resume",
     "TrainResult",
     "TrialTimeBudget",
     "buildable",
+    "choose_policy",
     "configure_precision",
     "configure_threads",
+    "cpu_flags",
     "device_description",
     "fastest_pace",
     "first_epoch_images",
     "fit_candidate",
     "fit_final",
+    "float32_copy",
     "multiply_adds",
+    "native_bfloat16",
+    "precision_policy",
     "prepare_model",
     "space_distributions",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
+from search.training._devices import float32_copy
 from spaces import Candidate, Space
 
 __all__ = [
@@ -489,7 +490,7 @@ def fit_candidate(
         or seconds,
         param_count=int(model.count_params()),
         images_per_second=seen / max(seconds, 1e-9),
-        model=model,
+        model=float32_copy(model),  # trained in a mixed policy, kept and evaluated in float32
         first_epoch_images=len(subset) if subset is not None else None,
     )
 
@@ -582,5 +583,5 @@ def fit_final(
         finished=not stopped,
         train_seconds=seconds,
         images=len(x),
-        model=model,
+        model=float32_copy(model),
     )
