@@ -31,6 +31,7 @@ from search.execution import (
     make_objective,
 )
 from search.final import SearchSummary
+from search.training import use_precision
 from search.trials import Objective, ObserverGroup, OptunaArtifacts, ProgressPrinter, TrialObserver
 from spaces import FloatParam, IntParam, Param, ParamSource, Space
 
@@ -89,6 +90,7 @@ class _SpaceHyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> Any:
         candidate = self.space.sample(KerasTunerParams(hp))
+        use_precision()  # keras-tuner's clear_session before each build reset the policy
         model = self.space.build_model(candidate, self.input_shape, self.num_classes)
         self.space.compile(model, candidate)
         return model

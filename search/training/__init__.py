@@ -17,6 +17,7 @@ from search.training._devices import (
     float32_copy,
     native_bfloat16,
     precision_policy,
+    use_precision,
 )
 from search.training._fit import (
     FIRST_EPOCH_FRACTION,
@@ -64,4 +65,5 @@ __all__ = [
     "precision_policy",
     "prepare_model",
     "space_distributions",
+    "use_precision",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "float32_copy",
     "native_bfloat16",
     "precision_policy",
+    "use_precision",
 ]
 
 _log = logging.getLogger("search")
@@ -55,11 +56,26 @@ def device_description() -> str:
     return f"{_device()}, {precision_policy()}"
 
 
+#: the policy :func:`configure_precision` chose for this process
+_policy = "float32"
+
+
 def precision_policy() -> str:
-    """The name of Keras' global dtype policy: ``float32``, ``mixed_bfloat16`` or ``mixed_float16``."""
+    """The dtype policy models train in (:func:`configure_precision`): ``float32``,
+    ``mixed_bfloat16`` or ``mixed_float16``."""
+    return _policy
+
+
+def use_precision() -> None:
+    """Make the configured policy Keras' global one again, before a model is built.
+
+    ``keras.backend.clear_session()``, which every trial calls first, resets Keras' global state,
+    its dtype policy included, and that state is per thread: set once, the policy would hold for
+    the first model built in the thread that set it and for no other.
+    """
     import keras
 
-    return str(keras.mixed_precision.global_policy().name)
+    keras.mixed_precision.set_global_policy(_policy)
 
 
 def _usable_cores() -> int:
@@ -164,7 +180,8 @@ def configure_precision(precision: str = "auto", *, mixed_precision: bool = Fals
 
     Layers built afterwards compute in it and keep float32 weights; the families' output layer
     and every Keras loss stay in float32. Always sets the policy, float32 included, so that a
-    second search in one process does not inherit the first's.
+    second search in one process does not inherit the first's; :func:`use_precision` sets it
+    again after Keras' ``clear_session``.
 
     Args:
         precision: ``auto``, ``float32``, ``bfloat16`` or ``float16``.
@@ -178,8 +195,6 @@ def configure_precision(precision: str = "auto", *, mixed_precision: bool = Fals
     Raises:
         PrecisionError: see :func:`choose_policy`.
     """
-    import keras
-
     gpu = bool(tf.config.list_physical_devices("GPU"))
     policy, warning = choose_policy(
         precision, gpu=gpu, cpu_bf16=not gpu and _cpu_has_native_bfloat16(), mixed_precision=mixed_precision
@@ -187,7 +202,9 @@ def configure_precision(precision: str = "auto", *, mixed_precision: bool = Fals
     if warning and warn and warning not in _warned:
         _warned.add(warning)
         _log.warning("%s", warning)
-    keras.mixed_precision.set_global_policy(policy)
+    global _policy
+    _policy = policy
+    use_precision()
     return policy
 
 

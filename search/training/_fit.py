@@ -19,7 +19,7 @@ import numpy as np
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
-from search.training._devices import float32_copy
+from search.training._devices import float32_copy, use_precision
 from spaces import Candidate, Space
 
 __all__ = [
@@ -325,7 +325,8 @@ def _freeze_long_lived_objects() -> None:
 def prepare_model(space: Space, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
     """A freshly built and compiled model, after clearing the previous trial's graph
     (``jit``: compile its training step with XLA)."""
-    keras.backend.clear_session()  # also collects garbage (gc.collect)
+    keras.backend.clear_session()  # also collects garbage (gc.collect), and resets the dtype policy
+    use_precision()
     _freeze_long_lived_objects()
     model = space.build_model(candidate, data.input_shape, data.num_classes)
     space.compile(model, candidate, jit=True if jit else "auto")

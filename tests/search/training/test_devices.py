@@ -101,9 +101,9 @@ def test_what_a_cpu_refuses(precision: str, mixed: bool, message: str) -> None:
 
 @pytest.fixture
 def policy() -> Iterator[None]:
-    """Every test leaves Keras' global policy as it found it (float32)."""
+    """Every test leaves the process's policy as it found it (float32)."""
     yield
-    keras.mixed_precision.set_global_policy("float32")
+    configure_precision("float32")
 
 
 def test_configure_precision_sets_the_global_policy_and_the_description(policy: None) -> None:
@@ -157,13 +157,35 @@ def test_outputs_are_float32_under_mixed_bfloat16(policy: None, family: str) -> 
     assert keras.backend.standardize_dtype(output.dtype) == "float32"  # the head, and so the loss, in float32
 
 
+class _TrainedIn(keras.callbacks.Callback):
+    """The dtype policies of the layers of the model being trained."""
+
+    def on_train_begin(self, logs: object = None) -> None:
+        self.policies = {layer.dtype_policy.name for layer in self.model.layers if layer.weights}
+
+
+def test_every_model_is_built_in_the_configured_policy_after_clear_session(policy: None) -> None:
+    from search.training import prepare_model
+
+    configure_precision("bfloat16", warn=False)
+    space = get_space("lenet")
+    candidate = space.from_params(next(iter(space.presets.values())).params)
+    data = load_dataset("fashion_mnist", limit=300, seed=0)
+    for _ in range(2):  # each trial's clear_session resets Keras' global state, its policy too
+        model = prepare_model(space, candidate, data)
+        assert model.get_layer("conv2d").dtype_policy.name == "mixed_bfloat16"
+    assert device_description().endswith(", mixed_bfloat16")
+
+
 def test_a_model_trained_in_bfloat16_loads_and_predicts_in_float32(
     policy: None, tmp_path: Path, keras_home: Path
 ) -> None:
     configure_precision("bfloat16", warn=False)
     space, data = get_space("lenet"), load_dataset("fashion_mnist", limit=1500, seed=0)
     candidate = space.from_params(next(iter(space.presets.values())).params)
-    result = fit_candidate(space, candidate, data, max_epochs=2)
+    trained = _TrainedIn()
+    result = fit_candidate(space, candidate, data, max_epochs=2, callbacks=[trained])
+    assert trained.policies == {"mixed_bfloat16", "float32"}  # the body in bfloat16, the head in float32
     assert result.epochs_run == 2 and np.isfinite(result.history["loss"]).all()
     assert result.val_accuracy > 0.4  # it learnt (chance: 0.1)
     model = result.model  # kept, evaluated and saved as a float32 copy with the trained weights
@@ -205,3 +227,23 @@ def test_the_float32_copy_keeps_the_predictions_up_to_bfloat16(policy: None) -> 
     assert copy is not model and keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=0.02)
+
+
+def test_a_checkpoint_resumes_in_bfloat16_and_ends_in_float32(policy: None, tmp_path: Path, keras_home: Path) -> None:
+    from search.training import Checkpoints, prepare_model
+
+    configure_precision("bfloat16", warn=False)
+    space, data = get_space("lenet"), load_dataset("fashion_mnist", limit=600, seed=0)
+    candidate = space.from_params(next(iter(space.presets.values())).params)
+    model = prepare_model(space, candidate, data)
+    checkpoints = Checkpoints(tmp_path)
+    model.fit(data.x_train[:64], keras.utils.to_categorical(data.y_train[:64], 10), epochs=1, verbose=0)
+    checkpoints.save(0, model, 1, {"loss": [1.0]})
+    (saved,) = tmp_path.glob("0.e1.keras")
+    restored = keras.models.load_model(saved)
+    assert restored.layers[1].dtype_policy.name == "mixed_bfloat16"  # resumed in the trial's precision
+    trained = _TrainedIn()
+    result = fit_candidate(space, candidate, data, max_epochs=2, initial_epoch=1, model=restored, callbacks=[trained])
+    assert "mixed_bfloat16" in trained.policies
+    assert result.epochs_run == 1 and np.isfinite(result.history["loss"]).all()
+    assert {layer.dtype_policy.name for layer in result.model.layers} == {"float32"}
