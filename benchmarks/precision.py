@@ -2,6 +2,7 @@
 
     taskset -c 0 python benchmarks/precision.py                  # cnn and lenet, 20,000 images, 3 rounds
     taskset -c 0 python benchmarks/precision.py --limit 6000 --epochs 2 --rounds 3
+    taskset -c 0 python benchmarks/precision.py --presets doc002_basic_cnn,doc000_lenet5   # some presets
 
 Run it on one core (``taskset -c 0``): both precisions then get the same core, and a second core's
 load does not leak into one of them. Each round trains every preset once in each precision, the
@@ -26,14 +27,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from search.core import start_tensorflow  # noqa: E402
+from search.core import start_tensorflow
 
 start_tensorflow()  # before Keras is imported: TensorFlow's start-up lines kept off stderr
 
-from search.core import setup_logging  # noqa: E402
-from search.data import load_dataset  # noqa: E402
-from search.training import configure_precision, configure_threads, device_description, fit_candidate  # noqa: E402
-from spaces import get_space  # noqa: E402
+from search.core import setup_logging
+from search.data import load_dataset
+from search.training import (
+    configure_precision,
+    configure_threads,
+    device_description,
+    fit_candidate,
+)
+from spaces import get_space
 
 _log = logging.getLogger("search.benchmarks")
 PRECISIONS = ("float32", "bfloat16")
@@ -81,6 +87,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="cap on each preset's epochs (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, at least 3 (default 3)")
     parser.add_argument("--target", type=float, default=0.80, help="validation accuracy to time (default 0.80)")
+    parser.add_argument("--presets", help="comma-separated preset names (default: every Fashion-MNIST preset of the families)")
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1, for one core)")
     args = parser.parse_args()
     setup_logging()
@@ -96,7 +103,7 @@ def main() -> None:
         for family in args.families.split(","):
             space = get_space(family)
             for preset in space.presets.values():
-                if preset.dataset != "fashion_mnist":
+                if preset.dataset != "fashion_mnist" or args.presets and preset.name not in args.presets.split(","):
                     continue
                 candidate = space.from_params(preset.params)
                 for precision in order:
@@ -110,7 +117,7 @@ def main() -> None:
                               precision, run[0], run[2])  # fmt: skip
     configure_precision("float32")
     _log.info("%.0f s in all", time.perf_counter() - begin)
-    _log.info("medians over %d rounds (bf16/f32: the ratio; below 1 is bfloat16 faster or more accurate)", args.rounds)
+    _log.info("medians over %d rounds (bf16/f32: the ratio of bfloat16 to float32; below 1: bfloat16 faster)", args.rounds)
     _log.info("| family | preset | s/epoch f32 | s/epoch bf16 | bf16/f32 | s to %.2f f32 | s to %.2f bf16 | bf16/f32 "
               "| val acc f32 | val acc bf16 |", args.target, args.target)  # fmt: skip
     _log.info("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

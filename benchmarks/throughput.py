@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from search.core import setup_logging, start_tensorflow  # noqa: E402
+from search.core import setup_logging, start_tensorflow
 
 _log = logging.getLogger("search.benchmarks")
 PRESETS = {"lenet": "doc000_lenet5", "cnn": "doc002_basic_cnn"}
