@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from search.cli import ArgumentParser, duration, fraction
 from search.core import (
     ENGINES,
+    PRECISIONS,
     PRUNER_NAMES,
     SAMPLER_NAMES,
     SUMMARY_LOGGER,
@@ -71,7 +72,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--ensemble", type=int, default=d("ensemble"), metavar="N", help="the final model averages the predictions of up to N picks of the best trials' models, chosen on validation images (default %(default)s: the best model alone)")
     g.add_argument("--cv", default=d("cv"), metavar="{auto,off,K}", help="choose the best configuration by K-fold cross-validation of the trials within two standard errors of the best: auto (default) with 5 folds when the validation split has under 2,000 images, off, or K folds always")
     g.add_argument("--enqueue-presets", action="store_true", help="start with the documents' configurations of this family")
-    g.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs (mixed_float16; ignored on CPUs)")
+    g.add_argument("--precision", choices=PRECISIONS, default=d("precision"), help="compute precision, weights and outputs kept in float32: %(default)s (default) is bfloat16 on CPUs with native bfloat16 (avx512_bf16 or amx_bf16), float32 elsewhere; float16 needs a GPU")
+    g.add_argument("--mixed-precision", action="store_true", help="--precision float16 on GPUs (mixed_float16; ignored on CPUs)")
     g.add_argument("--jit", action="store_true", help="compile each model's training step with XLA")
     g.add_argument("--threads", type=int, help="TensorFlow threads per process (default: the cores shared by the workers)")
     g.add_argument("--workers", type=int, default=d("workers"), help="worker processes on this machine, all on the same study (default %(default)s)")

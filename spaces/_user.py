@@ -219,6 +219,7 @@ class BuildFnSpace(SearchSpace[UserArch]):
             raise arch.error
         model = self._call(HyperParameters(FixedParams(arch.params, strict=False)))
         self._fit_to_data(model, input_shape, num_classes)
+        _output_in_float32(model)
         if bool(model.compiled) != arch.compiled:
             raise UserBuildError(
                 f"{self.location}: {self.build_name} compiled the model in one call and not in "
@@ -324,6 +325,18 @@ class BuildFnSpace(SearchSpace[UserArch]):
             optimizer=optimizer,
             loss=loss,
         )
+
+
+def _output_in_float32(model: keras.Model) -> None:
+    """Under a mixed policy (``--precision bfloat16``), compute the layer that makes the model's
+    output in float32, as the families' head does: a softmax in bfloat16 or float16 loses the
+    small probabilities the loss and the ensemble's average read. A subclassed model's output
+    layer is not known: it stays as the user built it (Keras' losses still compute in float32)."""
+    outputs = getattr(model, "outputs", None)
+    history = getattr(outputs[0], "_keras_history", None) if outputs else None
+    layer = getattr(history, "operation", None)
+    if isinstance(layer, keras.Layer) and layer.dtype_policy.compute_dtype != "float32":
+        layer.dtype_policy = "float32"
 
 
 def _source_of(code: Any) -> tuple[str | None, str]:

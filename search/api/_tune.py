@@ -121,7 +121,7 @@ def tune(
         **options: any other setting of ``search.run``, by its field name in
             :class:`~search.core.SearchSettings`: ``max_epochs``, ``sampler``, ``pruner``, ``seed``,
             ``enqueue_presets``, ``refit``, ``ensemble``, ``limit``, ``val_fraction``,
-            ``objectives``, ``engine``, ``tuner``, ``workers``, ``evaluate``, ``track``, ...
+            ``objectives``, ``engine``, ``tuner``, ``workers``, ``precision``, ``evaluate``, ``track``, ...
 
     Returns:
         A :class:`TuneResult`.

@@ -18,6 +18,7 @@ __all__ = [
     "ENGINES",
     "MADE_IN_SESSION",
     "OBJECTIVE_NAMES",
+    "PRECISIONS",
     "PRUNER_NAMES",
     "SAMPLER_NAMES",
     "TUNER_NAMES",
@@ -35,6 +36,7 @@ PRUNER_NAMES = ("hyperband", "median", "none", "successive-halving")
 OBJECTIVE_NAMES = ("accuracy", "time", "params")
 ENGINES = ("optuna", "keras-tuner")
 TUNER_NAMES = ("hyperband", "bayesian", "random")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # search.training.choose_policy
 
 
 #: how a study records a space made in a Python session (no spec to load it again by)
@@ -81,7 +83,8 @@ class SearchSettings:
     gpus: bool = False  # give each worker its own GPU (CUDA_VISIBLE_DEVICES)
     study_trials: int | None = None  # stop when the whole study has this many trials (all machines)
     jit: bool = False  # XLA-compile every model's training step
-    mixed_precision: bool = False  # float16 compute on GPUs (ignored on CPUs, with a warning)
+    mixed_precision: bool = False  # --precision float16 on GPUs (ignored on CPUs, with a warning)
+    precision: str = "auto"  # compute precision: auto (bfloat16 on CPUs that have it natively), float32, bfloat16, float16
     engine: str = "optuna"  # or "keras-tuner" (search.engines)
     tuner: str = "hyperband"  # keras-tuner's algorithm: hyperband, bayesian or random
     first_epoch_fraction: float = 0.25  # a trial's first epoch trains on this share of the training images

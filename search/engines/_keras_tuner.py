@@ -38,7 +38,7 @@ from search.execution import (
 )
 from search.final import SearchSummary
 from search.records import TrialRecord
-from search.training import Checkpoints, Resume
+from search.training import Checkpoints, Resume, use_precision
 from search.trials import (
     Objective,
     ObserverGroup,
@@ -104,6 +104,7 @@ class _SpaceHyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> Any:
         candidate = self.space.sample(KerasTunerParams(hp))
+        use_precision()  # keras-tuner's clear_session before each build reset the policy
         model = self.space.build_model(candidate, self.input_shape, self.num_classes)
         self.space.compile(model, candidate)
         return model

@@ -32,7 +32,7 @@ from search.pruners import PRUNERS, make_pruner
 from search.samplers import SAMPLERS, make_sampler
 from search.storages import open_storage, open_study
 from search.tracking import TrialRunCloser, check_tracking_uri
-from search.training import configure_precision, configure_threads
+from search.training import PrecisionError, configure_precision, configure_threads
 from search.trials import OBJECTIVES
 from spaces import SearchSpace, check, get_space
 
@@ -216,7 +216,12 @@ def prepare(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     configure_threads(settings.threads)
-    configure_precision(settings.mixed_precision)
+    try:
+        configure_precision(
+            settings.precision, mixed_precision=settings.mixed_precision, warn=invocation is None or not invocation.is_worker
+        )
+    except PrecisionError as exc:
+        raise UsageError(str(exc)) from None
     if data is None:
         try:
             data = load_dataset(

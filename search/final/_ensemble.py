@@ -159,15 +159,20 @@ def average_model(models: Sequence[keras.Model], weights: Sequence[float], input
     serve``); :class:`WeightedAverage` stays registered for ensembles saved before.
     """
     total = float(sum(weights))
-    inputs = keras.Input(shape=input_shape, name="image")
-    outputs = [
-        keras.layers.Rescaling(float(w) / total, name=f"weight_{i}")(
-            keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
-        )
-        for i, (m, w) in enumerate(zip(models, weights, strict=True))
-    ]
-    averaged = outputs[0] if len(outputs) == 1 else keras.layers.Add(name="classes")(outputs)
-    return keras.Model(inputs, averaged, name="ensemble")
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # the members are float32: so is their average
+    try:
+        inputs = keras.Input(shape=input_shape, name="image")
+        outputs = [
+            keras.layers.Rescaling(float(w) / total, name=f"weight_{i}")(
+                keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
+            )
+            for i, (m, w) in enumerate(zip(models, weights, strict=True))
+        ]
+        averaged = outputs[0] if len(outputs) == 1 else keras.layers.Add(name="classes")(outputs)
+        return keras.Model(inputs, averaged, name="ensemble")
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
 
 def build_ensemble(

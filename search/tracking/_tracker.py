@@ -49,6 +49,7 @@ from search.final import SearchSummary, TestEvaluation
 from search.records import TrialRecord
 from search.tracking._datasets import dataset_inputs
 from search.tracking._models import log_final_model
+from search.training import precision_policy
 from search.trials import TrialObserver, TrialOutcome, TrialStart
 
 __all__ = [
@@ -230,6 +231,7 @@ class MlflowTracker(TrialObserver):
             "val_fraction": s.val_fraction,
             "limit": s.limit,
             "workers": s.workers,
+            "precision": precision_policy(),  # what --precision chose on this machine
             "storage": redact(s.storage),
         }
         self._log_params(self.parent_run_id, params)

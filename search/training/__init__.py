@@ -11,7 +11,18 @@ from search.training._checkpoints import Checkpoints, Resume
 from search.training._cost import TOO_SLOW, CostObservation, EpochCostModel, fastest_pace
 from search.training._counting import multiply_adds
 from search.training._deadline import StopAt
-from search.training._devices import configure_precision, configure_threads, device_description
+from search.training._devices import (
+    PrecisionError,
+    choose_policy,
+    configure_precision,
+    configure_threads,
+    cpu_flags,
+    device_description,
+    float32_copy,
+    native_bfloat16,
+    precision_policy,
+    use_precision,
+)
 from search.training._fit import (
     FIRST_EPOCH_FRACTION,
     FIRST_EPOCH_MIN_IMAGES,
@@ -41,20 +52,27 @@ __all__ = [
     "KerasTrainer",
     "NonFiniteLossError",
     "OverBudget",
+    "PrecisionError",
     "Resume",
     "StopAt",
     "TrainResult",
     "Trainer",
     "TrialTimeBudget",
     "buildable",
+    "choose_policy",
     "configure_precision",
     "configure_threads",
+    "cpu_flags",
     "device_description",
     "fastest_pace",
     "first_epoch_images",
     "fit_candidate",
     "fit_final",
+    "float32_copy",
     "multiply_adds",
+    "native_bfloat16",
+    "precision_policy",
     "prepare_model",
     "space_distributions",
+    "use_precision",
 ]

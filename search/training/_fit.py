@@ -21,6 +21,7 @@ from search.core import WALL_CLOCK, Clock
 from search.data import EVAL_BATCH_SIZE, Dataset, batches, stratified_subset
 from search.training._cost import TOO_SLOW
 from search.training._deadline import StopAt
+from search.training._devices import float32_copy, use_precision
 from spaces import Candidate, SearchSpace
 
 __all__ = [
@@ -342,7 +343,8 @@ def _freeze_long_lived_objects() -> None:
 def prepare_model(space: SearchSpace, candidate: Candidate, data: Dataset, *, jit: bool = False) -> keras.Model:
     """A freshly built and compiled model, after clearing the previous trial's graph
     (``jit``: compile its training step with XLA)."""
-    keras.backend.clear_session()  # also collects garbage (gc.collect)
+    keras.backend.clear_session()  # also collects garbage (gc.collect), and resets the dtype policy
+    use_precision()
     _freeze_long_lived_objects()
     model = space.build_model(candidate, data.input_shape, data.num_classes)
     space.compile(model, candidate, jit=True if jit else "auto")
@@ -507,7 +509,7 @@ def fit_candidate(
         or seconds,
         param_count=int(model.count_params()),
         images_per_second=seen / max(seconds, 1e-9),
-        model=model,
+        model=float32_copy(model),  # trained in a mixed policy, kept and evaluated in float32
         first_epoch_images=len(subset) if subset is not None else None,
     )
 
@@ -584,5 +586,5 @@ def fit_final(
         finished=not stopped,
         train_seconds=seconds,
         images=len(x),
-        model=model,
+        model=float32_copy(model),
     )

@@ -244,3 +244,42 @@ def test_the_same_seed_trains_the_same_models(keras_home: Path, tmp_path: Path) 
         trials = _study(folder, "lenet-fashion_mnist").get_trials()
         values.append([(t.params, t.user_attrs["history"]) for t in trials])
     assert values[0] == values[1]  # sampled points, and every epoch's losses and accuracies
+
+
+def test_a_search_in_bfloat16_refits_ensembles_and_keeps_float32_models(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--precision bfloat16 (emulated on a CPU without it, so slower, but it must work): trials
+    checkpoint and complete, the refit and the ensemble are built, the final model is float32."""
+    import keras
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from search.final import average_model
+    from search.trials import load_model_artifact
+
+    args = _args(tmp_path, "--n-trials", "2", "--pruner", "none", "--precision", "bfloat16", "--refit", "--ensemble", "2",
+                 "--cv", "off", family="lenet")  # fmt: skip
+    try:
+        assert run.main(args) == 0
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out = capsys.readouterr().out
+    assert ", mixed_bfloat16, sampler" in out  # the start-up line says what trains
+    study = _study(tmp_path, "lenet-fashion_mnist")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert all(t.user_attrs["device"].endswith(", mixed_bfloat16") for t in trials)
+    assert "ensemble: choosing up to 2 picks among the models of trials 0, 1" in out  # both kept models loaded
+    assert 0.0 < study.user_attrs["test_evaluation"]["accuracy"] <= 1.0
+    store = FileSystemArtifactStore(str(tmp_path / "artifacts"))
+    final = study.user_attrs["final_model"]  # the refit (or the ensemble, when one improves on it)
+    kept = [load_model_artifact(store, final["artifact_id"])]
+    kept += [load_model_artifact(store, t.user_attrs["model_artifact_id"]) for t in trials]
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # an ensemble built while training in bfloat16
+    try:
+        kept.append(average_model(kept[1:], [0.5, 0.5], (28, 28, 1)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for model in kept:
+        policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)}
+        assert policies == {"float32"}, (model.name, policies)
