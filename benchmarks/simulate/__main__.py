@@ -13,6 +13,8 @@ once; seed k is the same for every method (paired). The methods:
   (TPE with Optuna's Hyperband pruner), ``hyperband`` and ``asha`` (random draws with Optuna's
   Hyperband or successive-halving pruner) and ``random`` (no pruner), each from nothing and with
   the documents' presets enqueued first (``+presets``).
+* keras-tuner users' searches (:func:`~benchmarks.simulate.simulate_keras_tuner`): ``kt-hyperband``
+  and ``kt-bayesian``, from nothing only (keras-tuner's oracles take no initial points).
 
 Compared at equal knowledge: ``make-run`` against each peer ``+presets``, ``make-run-no-presets``
 against each peer from nothing. The score is the final model's test accuracy (recorded, after the
@@ -71,7 +73,7 @@ def make_run_options(makefile: Path = ROOT / "Makefile") -> list[str]:
 
 
 def _methods() -> dict[str, Callable[..., Any]]:
-    from benchmarks.simulate import simulate_optuna_user, simulate_platform
+    from benchmarks.simulate import simulate_keras_tuner, simulate_optuna_user, simulate_platform
 
     options = make_run_options()
     no_presets = [o for o in options if o != "--enqueue-presets"]
@@ -91,18 +93,20 @@ def _methods() -> dict[str, Callable[..., Any]]:
                     s, d, f, sampler=sampler, pruner=pruner, presets=presets, **kw
                 )
             )
+    for tuner in ("hyperband", "bayesian"):
+        methods[f"kt-{tuner}"] = lambda s, d, f, tuner=tuner, **kw: simulate_keras_tuner(s, d, f, tuner=tuner, **kw)
     return methods
 
 
 METHODS = (
     "make-run", "make-run-no-presets",
     "tpe-hyperband", "tpe-hyperband+presets", "hyperband", "hyperband+presets",
-    "asha", "asha+presets", "random", "random+presets",
+    "asha", "asha+presets", "random", "random+presets", "kt-hyperband", "kt-bayesian",
 )  # fmt: skip
 
 #: the pairs compared: ours against each peer given the same knowledge
 PAIRS = [("make-run", p + "+presets") for p in ("tpe-hyperband", "hyperband", "asha", "random")] + [
-    ("make-run-no-presets", p) for p in ("tpe-hyperband", "hyperband", "asha", "random")
+    ("make-run-no-presets", p) for p in ("tpe-hyperband", "hyperband", "asha", "random", "kt-hyperband", "kt-bayesian")
 ]
 
 

@@ -37,7 +37,7 @@ from search.data import Dataset
 from search.records import TrialRecord
 from spaces import TrialParams, UnbuildableError, get_space
 
-__all__ = ["Outcome", "simulate_optuna_user", "simulate_platform"]
+__all__ = ["Outcome", "simulate_keras_tuner", "simulate_optuna_user", "simulate_platform"]
 
 
 @dataclass(frozen=True)
@@ -252,3 +252,74 @@ class _OptunaReport:
         self.trial.report(float(value), step=epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch + 1}")
+
+
+def simulate_keras_tuner(
+    surrogate: Surrogate,
+    data: Dataset,
+    family: str,
+    *,
+    tuner: str,
+    budget: float,
+    seed: int,
+    speed: float = 1.0,
+    max_epochs: int = 10,
+) -> Outcome:
+    """A keras-tuner user's search: the oracle ``tuner`` (``hyperband``, ``bayesian`` or
+    ``random``, configured as the platform's keras-tuner engine configures them) proposes, every
+    trial trains its bracket's epochs (a promoted Hyperband trial goes on from the model of its
+    previous round, at ``tuner/initial_epoch``), no time rule of the platform; the final model is
+    the best trial's own, from trials finished by the budget. keras-tuner's oracles take no
+    initial points, so this peer always starts from nothing."""
+    import tempfile
+
+    import keras_tuner as kt
+
+    from search.engines import KerasTunerParams
+    from search.engines._keras_tuner import _oracle, _SpaceHyperModel
+
+    space = get_space(family)
+    virtual = VirtualClock()
+    trainer = ReplayTrainer(surrogate, virtual, speed=speed)
+    oracle = _oracle(tuner, max_epochs, seed)
+    finished: list[tuple[float, ReplayModel]] = []
+    models: dict[str, ReplayModel] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        oracle._set_project_dir(folder, "sim")
+        hp = kt.HyperParameters()
+        _SpaceHyperModel(space, data.input_shape, data.num_classes).declare_hyperparameters(hp)
+        oracle.update_space(hp)
+        trials = 0
+        while virtual.now() < budget:
+            trial = oracle.create_trial("sim")
+            if trial.status == kt.engine.trial.TrialStatus.STOPPED:
+                break
+            trials += 1
+            values = trial.hyperparameters.values
+            source = KerasTunerParams(trial.hyperparameters)
+            try:
+                candidate = space.sample(source)
+                model = trainer.build(space, candidate, data, params=source.values)
+                epochs = int(values.get("tuner/epochs", max_epochs))
+                previous = models.get(str(values.get("tuner/trial_id", "")))
+                initial = int(values.get("tuner/initial_epoch", 0)) if previous is not None else 0
+                result = trainer.fit(space, candidate, data, max_epochs=min(epochs, max_epochs), model=model, initial_epoch=initial)
+            except Exception:  # noqa: BLE001 - unbuildable or diverged: a failed trial, as keras-tuner records it
+                trial.status = kt.engine.trial.TrialStatus.FAILED
+                oracle.end_trial(trial)
+                continue
+            models[trial.trial_id] = model
+            oracle.update_trial(trial.trial_id, {"val_accuracy": float(result.val_accuracy)})
+            trial.status = kt.engine.trial.TrialStatus.COMPLETED
+            oracle.end_trial(trial)
+            if virtual.now() <= budget:
+                finished.append((float(result.val_accuracy), model))
+    distances = [m.distance for m in trainer.fits]
+    if not finished:
+        return Outcome(None, None, trials, 0, 0, None, False, None, virtual.now(), max(distances, default=0.0))
+    value, model = max(finished, key=lambda vm: vm[0])
+    return Outcome(
+        test_accuracy=trainer.test_accuracy(model), val_accuracy=value, trials=trials, complete=len(finished),
+        pruned=0, final_trial=None, final_is_preset=False, refit_epochs=None, seconds=virtual.now(),
+        max_distance=max(distances, default=0.0),
+    )  # fmt: skip

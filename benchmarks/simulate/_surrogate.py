@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from benchmarks.curves import CurveRecord
 
 __all__ = ["Surrogate"]
@@ -54,6 +56,25 @@ class Surrogate:
                 self._scales[name] = _Scale(float(low), float(high), bool(getattr(param, "log", False)))
         self._memo: dict[str, tuple[CurveRecord, float]] = {}
         self.by_params = {_key(r.params): r for r in self.records}
+        self._names = sorted({n for r in self.records for n in r.params})
+        self._codes: dict[str, dict[str, int]] = {}  # category codes, per parameter
+        self._matrix = np.array([self._encode(r.params) for r in self.records])  # NaN: not used
+
+    def _encode(self, params: Mapping[str, Any]) -> list[float]:
+        """A point as numbers: numeric parameters in unit space, categories as codes, NaN where the
+        point does not use the parameter (what :meth:`distance` compares, vectorised)."""
+        row = []
+        for name in self._names:
+            if name not in params:
+                row.append(math.nan)
+                continue
+            value, scale = params[name], self._scales.get(name)
+            if scale is not None and not isinstance(value, bool) and isinstance(value, int | float):
+                row.append(scale.unit(value))
+            else:
+                codes = self._codes.setdefault(name, {})
+                row.append(float(codes.setdefault(repr(value), len(codes))))
+        return row
 
     def distance(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
         """How far apart two points are (0: the same point)."""
@@ -78,10 +99,38 @@ class Surrogate:
         exact = self.by_params.get(key)
         if exact is not None:
             found = (exact, 0.0)
-        else:
+        elif set(params) <= set(self._names):
+            found = self._nearest_encoded(params)
+        else:  # a parameter no record has: the plain loop
             found = min(((r, self.distance(params, r.params)) for r in self.records), key=lambda rd: rd[1])
         self._memo[key] = found
         return found
+
+    def _nearest_encoded(self, params: Mapping[str, Any]) -> tuple[CurveRecord, float]:
+        """:meth:`distance` to every record at once, on the encoded points."""
+        point = np.array(self._encode_known(params))
+        numeric = np.array([n in self._scales for n in self._names])
+        m = self._matrix
+        here, there = ~np.isnan(point), ~np.isnan(m)
+        both = here & there
+        diff = np.where(numeric, np.abs(m - point), (m != point).astype(float))
+        d = np.where(both, diff, np.where(here ^ there, 1.0, 0.0)).sum(axis=1)
+        i = int(np.argmin(d))
+        return self.records[i], float(d[i])
+
+    def _encode_known(self, params: Mapping[str, Any]) -> list[float]:
+        """Like :meth:`_encode`, a category no record has getting a code of its own (-1)."""
+        row = []
+        for name in self._names:
+            if name not in params:
+                row.append(math.nan)
+                continue
+            value, scale = params[name], self._scales.get(name)
+            if scale is not None and not isinstance(value, bool) and isinstance(value, int | float):
+                row.append(scale.unit(value))
+            else:
+                row.append(float(self._codes.get(name, {}).get(repr(value), -1)))
+        return row
 
     def best(self, metric: str = "test") -> float:
         """The best final accuracy any recorded configuration reached: its test accuracy at its

@@ -62,6 +62,13 @@ def test_every_recorded_point_is_its_own_nearest_and_others_go_to_the_closest(su
     assert found is preset and 0 < distance < 0.1
 
 
+def test_the_vectorised_nearest_is_the_plain_minimum_of_the_distance(surrogate: Surrogate) -> None:
+    for _, params in draw_configs(FAMILY, 70, seed=2)[len(get_space(FAMILY).presets) :]:
+        found, distance = surrogate.nearest(params)
+        plain = min(surrogate.distance(params, r.params) for r in surrogate.records)
+        assert distance == pytest.approx(plain) and surrogate.distance(params, found.params) == pytest.approx(plain)
+
+
 def test_the_trial_time_budget_stops_a_replayed_trial_at_the_virtual_search_end(surrogate: Surrogate, data) -> None:
     """The platform's own time budget, driven by replayed batches on virtual time: a trial that
     would train past the search end stops there, keeping the epochs it finished."""
@@ -115,3 +122,12 @@ def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["--seeds", "0", "--results", str(tmp_path / "r.jsonl")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
     assert not (tmp_path / "r.jsonl").exists()
+
+
+@pytest.mark.parametrize("tuner", ["hyperband", "bayesian"])
+def test_a_keras_tuner_user_search_on_recorded_curves(surrogate: Surrogate, data, tuner: str) -> None:
+    from benchmarks.simulate import simulate_keras_tuner
+
+    outcome = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6)
+    again = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6)
+    assert outcome == again and outcome.complete >= 1 and outcome.test_accuracy is not None
