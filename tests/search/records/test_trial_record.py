@@ -17,7 +17,7 @@ from search.records import TrialKey, TrialRecord
 #: attribute of every stored study
 STORED_NAMES = (
     "search_run", "worker", "worker_process", "preset", "engine", "keras_tuner_trial",
-    "keras_tuner_epochs", "epochs_planned", "device", "resumed_from_trial", "resumed_from_epoch",
+    "keras_tuner_epochs", "keras_tuner_continues", "epochs_planned", "device", "resumed_from_trial", "resumed_from_epoch",
     "first_epoch_images", "param_count", "multiply_adds", "batch_size", "train_images",
     "predicted_seconds_per_epoch", "time_cap_seconds", "time_bound_seconds", "mlflow_run_id",
     "mlflow_experiment_id", "mlflow_run", "batch_seconds_per_epoch", "checkpoint_seconds_per_epoch",
@@ -35,6 +35,7 @@ EVERY_FIELD = TrialRecord(
     engine="keras-tuner",
     keras_tuner_trial="0007",
     keras_tuner_epochs=3,
+    keras_tuner_continues="0002",
     epochs_planned=10,
     device="CPU (2 threads)",
     resumed_from_trial=4,
