@@ -7,7 +7,12 @@ options, :func:`simulate_optuna_user` one of an Optuna user's script.
 """
 
 from benchmarks.simulate._replay import ReplayModel, ReplayTrainer
-from benchmarks.simulate._search import Outcome, simulate_keras_tuner, simulate_optuna_user, simulate_platform
+from benchmarks.simulate._search import (
+    Outcome,
+    simulate_keras_tuner,
+    simulate_optuna_user,
+    simulate_platform,
+)
 from benchmarks.simulate._surrogate import Surrogate
 
 __all__ = [

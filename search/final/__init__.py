@@ -58,8 +58,8 @@ __all__ = [
     "plan_refit",
     "refit",
     "refit_reserve",
-    "search_effort",
     "save_ensemble",
+    "search_effort",
     "select",
     "summarize",
 ]

@@ -13,11 +13,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.data import EVAL_BATCH_SIZE, Dataset, batches
 from search.figures import confusion_matrix, per_class_rows
-from search.samplers import REDRAWS_KEY
 from search.final._crossval import ModelChoice
 from search.final._ensemble import Ensemble, log_loss
-from search.training import FinalFit, fit_candidate
 from search.records import TrialRecord
+from search.samplers import REDRAWS_KEY
+from search.training import FinalFit, fit_candidate
 from search.trials import format_value, load_model_artifact
 from spaces import SearchSpace
 

@@ -33,8 +33,8 @@ __all__ = [
     "OverBudget",
     "TrainResult",
     "TrialTimeBudget",
-    "fit_candidate",
     "first_epoch_images",
+    "fit_candidate",
     "fit_final",
     "prepare_model",
 ]

@@ -15,17 +15,17 @@ from search.data import Dataset
 from search.policy import CandidatePace, Finished, Leader, TimePolicy, TooSlow, TrialTime
 from search.records import TrialKey, TrialRecord
 from search.training import (
+    KERAS_TRAINER,
     Checkpoints,
     EpochCostModel,
     OverBudget,
     Resume,
+    Trainer,
     TrainResult,
     TrialTimeBudget,
     device_description,
     fastest_pace,
     first_epoch_images,
-    KERAS_TRAINER,
-    Trainer,
 )
 from search.trials._callbacks import EpochForwarder, PruneBeforeLastEpoch
 from search.trials._keeper import ModelKeeper
