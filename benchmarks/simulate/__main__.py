@@ -39,6 +39,7 @@ import re
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -143,8 +144,8 @@ def _median_range(values: Sequence[float | None]) -> str:
     return f"{statistics.median(done):.4f} ({min(done):.4f}-{max(done):.4f})"
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every (cell, seed, method) not yet in ``--results``; returns all the results."""
+def _load(curves: Path) -> tuple[Any, Any, str, float]:
+    """The surrogate of a curve file, its data set (for the split sizes), family and best score."""
     import optuna
 
     from benchmarks.curves import load_curves
@@ -153,15 +154,40 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from spaces import get_space
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    records = load_curves(args.curves)
+    records = load_curves(curves)
     if not records:
-        raise SystemExit(f"error: no recorded configurations in {args.curves}")
+        raise SystemExit(f"error: no recorded configurations in {curves}")
     family = records[0].family
     info = next(r.data for r in records if r.data)
     data = load_dataset(info.get("name", "fashion_mnist"), limit=info.get("limit"), seed=info.get("seed") or 0)
     surrogate = Surrogate(records, get_space(family).describe())
-    best = surrogate.best()
-    methods = _methods()
+    return surrogate, data, family, surrogate.best()
+
+
+def _search(job: tuple[Path, float, float, int, str]) -> str:
+    """One simulated search, as a results line (run in a worker process: loaded once per process)."""
+    curves, speed, minutes, seed, method = job
+    global _LOADED
+    if _LOADED is None or _LOADED[0] != curves:
+        _LOADED = (curves, _load(curves), _methods())
+    _, (surrogate, data, family, best), methods = _LOADED
+    unit = len(data.y_train) / FULL_TRAIN_IMAGES * 60.0
+    start = time.perf_counter()
+    outcome = methods[method](surrogate, data, family, budget=minutes * unit, seed=seed, speed=speed)
+    row = {"family": family, "method": method, "speed": speed, "budget_minutes": minutes,
+           "seed": seed, "best_recorded": best, "test_images": len(data.y_test),
+           "wall": round(time.perf_counter() - start, 3), **asdict(outcome)}  # fmt: skip
+    return json.dumps(row)
+
+
+_LOADED: Any = None
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (cell, seed, method) not yet in ``--results``, in ``--workers`` processes; returns all
+    the results."""
+    import multiprocessing
+
     results_path = Path(args.results)
     done = set()
     if results_path.is_file():
@@ -169,22 +195,24 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             r = json.loads(line)
             done.add((r["speed"], r["budget_minutes"], r["seed"], r["method"]))
     results_path.parent.mkdir(parents=True, exist_ok=True)
-    unit = len(data.y_train) / FULL_TRAIN_IMAGES * 60.0
+    jobs = [(Path(args.curves), speed, minutes, seed, method)
+            for speed in args.speeds for minutes in args.budgets for seed in range(args.seeds)
+            for method in args.methods if (speed, minutes, seed, method) not in done]  # fmt: skip
+    _log.info("%d simulated searches to run, %d already in %s", len(jobs), len(done), results_path)
     with results_path.open("a") as out:
-        for speed in args.speeds:
-            for minutes in args.budgets:
-                for seed in range(args.seeds):
-                    for method in args.methods:
-                        if (speed, minutes, seed, method) in done:
-                            continue
-                        start = time.perf_counter()
-                        outcome = methods[method](surrogate, data, family, budget=minutes * unit, seed=seed, speed=speed)
-                        row = {"family": family, "method": method, "speed": speed, "budget_minutes": minutes,
-                               "seed": seed, "best_recorded": best, "test_images": len(data.y_test),
-                               "wall": round(time.perf_counter() - start, 3), **asdict(outcome)}  # fmt: skip
-                        out.write(json.dumps(row) + "\n")
-                        out.flush()
-                _log.info("speed %s, %s min: %d seeds done", speed, minutes, args.seeds)
+        if args.workers == 1:
+            lines = map(_search, jobs)
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(args.workers)
+            lines = pool.imap_unordered(_search, jobs, chunksize=4)
+        for n, line in enumerate(lines, start=1):
+            out.write(line + "\n")
+            out.flush()
+            if n % 50 == 0:
+                _log.info("%d of %d searches done", n, len(jobs))
+        if args.workers > 1:
+            pool.close()
+            pool.join()
     return [json.loads(line) for line in results_path.read_text().splitlines()]
 
 
@@ -247,7 +275,9 @@ def figure(results: list[dict[str, Any]], methods: Sequence[str], path: Path) ->
                 if not curves:
                     continue
                 values = np.array([[max((v for t, v in c if t <= g), default=np.nan) for g in grid] for c in curves])
-                lo, mid, hi = (np.nanpercentile(values, q, axis=0) for q in (10, 50, 90))
+                with warnings.catch_warnings():  # before any seed's first complete trial: no value yet
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    lo, mid, hi = (np.nanpercentile(values, q, axis=0) for q in (10, 50, 90))
                 color = palette[k % len(palette)]
                 show = i == 1 and j == 1
                 fig.add_trace(go.Scatter(x=grid, y=mid, name=m, line={"color": color}, legendgroup=m, showlegend=show), i, j)
@@ -270,9 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--results", type=Path, help="jsonl of every search (default benchmarks/results/simulate-FAMILY.jsonl)")
     p.add_argument("--out", type=Path, help="the page (default: --results with .html)")
     p.add_argument("--report", action="store_true", help="only the tables and page from --results")
+    p.add_argument("--workers", type=int, default=1, help="processes running searches (default 1)")
     args = p.parse_args(argv)
-    if args.seeds < 1 or any(s <= 0 for s in args.speeds) or any(b <= 0 for b in args.budgets):
-        print("error: --seeds, --speeds and --budgets must be positive", file=sys.stderr)
+    if args.seeds < 1 or args.workers < 1 or any(s <= 0 for s in args.speeds) or any(b <= 0 for b in args.budgets):
+        print("error: --seeds, --workers, --speeds and --budgets must be positive", file=sys.stderr)
         return 2
     if not args.report and not Path(args.curves).exists():
         print(f"error: no curve file {args.curves}", file=sys.stderr)

@@ -131,3 +131,26 @@ def test_a_keras_tuner_user_search_on_recorded_curves(surrogate: Surrogate, data
     outcome = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6)
     again = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6)
     assert outcome == again and outcome.complete >= 1 and outcome.test_accuracy is not None
+
+
+def test_the_command_runs_paired_seeds_in_worker_processes_and_resumes(
+    keras_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.curves import pack
+    from benchmarks.curves._records import write_pending
+
+    curves = tmp_path / "lenet.jsonl.gz"
+    for source, params in draw_configs(FAMILY, 30, seed=1):
+        record = _record(source, params)
+        record.data = {"name": "fashion_mnist", "limit": 600, "seed": 0}
+        write_pending(curves, record)
+    pack(curves)
+    results = tmp_path / "simulate.jsonl"
+    args = ["--curves", str(curves), "--results", str(results), "--seeds", "2", "--speeds", "1",
+            "--budgets", "5", "--methods", "make-run", "random+presets", "--workers", "2"]  # fmt: skip
+    assert main(args) == 0
+    lines = results.read_text().splitlines()
+    assert len(lines) == 4  # 2 seeds x 2 methods
+    out = capsys.readouterr().out
+    assert "| make-run | random+presets |" in out and (tmp_path / "simulate.html").is_file()
+    assert main(args) == 0 and len(results.read_text().splitlines()) == 4  # nothing run twice
