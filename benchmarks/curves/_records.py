@@ -112,8 +112,13 @@ def _read_packed(path: Path) -> Iterable[CurveRecord]:
 
 def load_curves(path: str | Path) -> list[CurveRecord]:
     """Every record of a curve file and of its pending folder (a later record of the same id wins)."""
-    path = Path(path)
+    return list(_load(Path(path))[0].values())
+
+
+def _load(path: Path) -> tuple[dict[str, CurveRecord], list[Path]]:
+    """The records by id, and the pending files they were read from."""
     records: dict[str, CurveRecord] = {r.id: r for r in _read_packed(path)}
+    read: list[Path] = []
     folder = pending_dir(path)
     if folder.is_dir():
         for file in sorted(folder.glob("*.json")):
@@ -123,25 +128,26 @@ def load_curves(path: str | Path) -> list[CurveRecord]:
                 _log.warning("skipping %s: %s", file, exc)
                 continue
             records[record.id] = record
-    return list(records.values())
+            read.append(file)
+    return records, read
 
 
 def pack(path: str | Path) -> int:
     """Fold the pending records into the compressed file (sorted by id, so the file changes only
-    where records do) and delete them; returns how many records the file holds."""
+    where records do) and delete the pending files it read (a collection may still be writing
+    others); returns how many records the file holds."""
     path = Path(path)
-    records = sorted(load_curves(path), key=lambda r: r.id)
+    by_id, read = _load(path)
+    records = sorted(by_id.values(), key=lambda r: r.id)
     tmp = path.with_name(f".{path.name}.tmp")
     with gzip.GzipFile(tmp, "wb", mtime=0) as raw:  # mtime 0: the same records, the same bytes
         for record in records:
             raw.write((record.to_json() + "\n").encode())
     os.replace(tmp, path)
-    folder = pending_dir(path)
-    if folder.is_dir():
-        for file in folder.glob("*.json"):
-            file.unlink()
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+    for file in read:  # only those folded in: a collection still running may have written more
+        file.unlink(missing_ok=True)
+    try:
+        pending_dir(path).rmdir()
+    except OSError:  # not empty (or not there)
+        pass
     return len(records)

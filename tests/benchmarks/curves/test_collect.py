@@ -44,6 +44,11 @@ def test_pending_records_are_read_packed_and_a_torn_file_keeps_what_it_holds(tmp
     assert pack(out) == 4 and out.read_bytes() == whole
     loaded = {r.id: r for r in load_curves(out)}
     assert loaded["id3"].val_accuracy == [0.5, 0.6] and loaded["id3"].best_epoch == 1
+    write_pending(out, _record(5))
+    torn = pending_dir(out) / "torn.json"
+    torn.write_text('{"id": "id6", "fam')  # a record still being written, or damaged
+    assert pack(out) == 5 and torn.exists()  # only what was folded in is deleted
+    torn.unlink()
     out.write_bytes(gzip.compress(b"".join((_record(i).to_json() + "\n").encode() for i in range(4)))[:-30])
     assert 0 < len(load_curves(out)) <= 4  # the records before the tear
 
