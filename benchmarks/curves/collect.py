@@ -16,9 +16,9 @@ the same command resumes a stopped collection: configurations already recorded a
 Records are written one file each under ``<out>.d/`` as they finish and packed into ``<out>``
 (gzip-compressed JSON lines) at the end, or by ``--pack``.
 
-A machine-speed probe (:func:`probe`) runs before a worker's first configuration and after every
-``PROBE_EVERY``; each record keeps the probe in effect so that recordings made on machines or days
-of different speeds can be rescaled.
+A machine-speed probe (:func:`probe`, a second or two) runs before each configuration and is kept
+in its record, so that recordings made on machines, days or minutes of different speeds can be
+rescaled to one (the simulator does).
 
 Cost: each configuration costs its epochs of training, plus an evaluation of the test split per
 epoch, plus ``--subset-epochs`` epochs again. ``--workers N`` runs N processes, each pinned to a
@@ -44,8 +44,9 @@ __all__ = ["draw_configs", "main", "probe", "record_config"]
 
 _log = logging.getLogger("benchmarks.curves")
 
-#: the probe runs again after this many configurations of a worker
-PROBE_EVERY = 10
+#: the probe runs again after this many configurations of a worker: before each, since the load of
+#: a shared machine changes within minutes and the simulator rescales each record by its own probe
+PROBE_EVERY = 1
 
 
 def draw_configs(family: str, count: int, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:

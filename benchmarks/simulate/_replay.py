@@ -49,7 +49,8 @@ class ReplayTrainer:
         surrogate: the recorded configurations.
         clock: the virtual clock every fit advances.
         speed: how much faster than the recording this machine is (2: every epoch takes half the
-            recorded seconds).
+            recorded seconds, once each record is rescaled by its probe to the reference machine:
+            :meth:`Surrogate.time_scale`).
         batches: ``on_train_batch_end`` calls per epoch (spread over its real batch numbers, so a
             pace measured from them is the recorded one).
     """
@@ -176,7 +177,7 @@ class ReplayTrainer:
         record, distance = self.surrogate.nearest(params)
         images = len(data.y_train) + len(data.y_val)
         whole = record.epoch_seconds[1:] or record.epoch_seconds
-        per_epoch = sum(whole) / len(whole) * images / len(data.y_train) / self.speed
+        per_epoch = sum(whole) / len(whole) * images / len(data.y_train) * self.surrogate.time_scale(record) / self.speed
         start, run, finished = self.clock.now(), 0, True
         for _ in range(epochs):
             if deadline is not None and self.clock.now() + per_epoch > deadline:
@@ -207,7 +208,8 @@ class ReplayTrainer:
             val, seconds = record.val_accuracy[i], record.epoch_seconds[min(epoch, len(record.epoch_seconds) - 1)]
         i = min(epoch, len(record.val_loss) - 1)
         loss = record.val_loss[i] if record.val_loss else 1.0
-        return float(val), float(loss if math.isfinite(loss) else 1e9), float(seconds) / self.speed
+        scale = self.surrogate.time_scale(record) / self.speed
+        return float(val), float(loss if math.isfinite(loss) else 1e9), float(seconds) * scale
 
     def test_accuracy(self, model: ReplayModel, epoch: int | None = None) -> float:
         """The recorded test accuracy of ``model``'s configuration after ``epoch`` (0-based;

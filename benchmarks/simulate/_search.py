@@ -282,6 +282,7 @@ def simulate_keras_tuner(
     virtual = VirtualClock()
     trainer = ReplayTrainer(surrogate, virtual, speed=speed)
     oracle = _oracle(tuner, max_epochs, seed)
+    oracle.verbose = 0  # keras-tuner's own table of every trial
     finished: list[tuple[float, ReplayModel]] = []
     models: dict[str, ReplayModel] = {}
     with tempfile.TemporaryDirectory() as folder:

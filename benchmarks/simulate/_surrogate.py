@@ -54,6 +54,9 @@ class Surrogate:
             low, high = getattr(param, "low", None), getattr(param, "high", None)
             if low is not None and high is not None:
                 self._scales[name] = _Scale(float(low), float(high), bool(getattr(param, "log", False)))
+        probes = sorted(r.probe_seconds for r in self.records if r.probe_seconds)
+        #: the machine speed every record's seconds are rescaled to: the median probe
+        self.reference_probe = probes[len(probes) // 2] if probes else None
         self._memo: dict[str, tuple[CurveRecord, float]] = {}
         self.by_params = {_key(r.params): r for r in self.records}
         self._names = sorted({n for r in self.records for n in r.params})
@@ -75,6 +78,13 @@ class Surrogate:
                 codes = self._codes.setdefault(name, {})
                 row.append(float(codes.setdefault(repr(value), len(codes))))
         return row
+
+    def time_scale(self, record: CurveRecord) -> float:
+        """What ``record``'s seconds are multiplied by to be seconds of the reference machine: the
+        reference probe over the probe measured when it was recorded (1 without probes)."""
+        if not self.reference_probe or not record.probe_seconds:
+            return 1.0
+        return self.reference_probe / record.probe_seconds
 
     def distance(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
         """How far apart two points are (0: the same point)."""
