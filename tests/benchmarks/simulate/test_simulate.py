@@ -154,3 +154,23 @@ def test_the_command_runs_paired_seeds_in_worker_processes_and_resumes(
     out = capsys.readouterr().out
     assert "| make-run | random+presets |" in out and (tmp_path / "simulate.html").is_file()
     assert main(args) == 0 and len(results.read_text().splitlines()) == 4  # nothing run twice
+
+
+def test_a_record_taken_on_a_slower_moment_is_rescaled_by_its_probe(data) -> None:
+    """Two recordings of the same work, one while the machine was twice as slow (its probe took
+    twice as long): replayed, both take the reference machine's time."""
+    (s1, p1), (s2, p2) = draw_configs(FAMILY, 2, seed=1)
+    fast, slow = _record(s1, p1), _record(s2, p2)
+    fast.epoch_seconds, slow.epoch_seconds = [4.0] * 6, [8.0] * 6
+    fast.probe_seconds, slow.probe_seconds = 2.0, 4.0
+    surrogate = Surrogate([fast, slow], get_space(FAMILY).describe())
+    space = get_space(FAMILY)
+    times = []
+    for record in (fast, slow):
+        clock = VirtualClock()
+        trainer = ReplayTrainer(surrogate, clock)
+        candidate = space.from_params(record.params)
+        model = trainer.build(space, candidate, data, params=record.params)
+        trainer.fit(space, candidate, data, max_epochs=2, model=model)
+        times.append(clock.now())
+    assert times[0] == pytest.approx(times[1])
