@@ -38,19 +38,16 @@ import logging
 import re
 import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from benchmarks.simulate._grid import search_job
 
 __all__ = ["METHODS", "main", "make_run_options"]
 
 _log = logging.getLogger("benchmarks.simulate")
-
-#: Fashion-MNIST's training images with the default 10 % validation split: a budget's unit
-FULL_TRAIN_IMAGES = 54_000
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,45 +141,6 @@ def _median_range(values: Sequence[float | None]) -> str:
     return f"{statistics.median(done):.4f} ({min(done):.4f}-{max(done):.4f})"
 
 
-def _load(curves: Path) -> tuple[Any, Any, str, float]:
-    """The surrogate of a curve file, its data set (for the split sizes), family and best score."""
-    import optuna
-
-    from benchmarks.curves import load_curves
-    from benchmarks.simulate import Surrogate
-    from search.data import load_dataset
-    from spaces import get_space
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    records = load_curves(curves)
-    if not records:
-        raise SystemExit(f"error: no recorded configurations in {curves}")
-    family = records[0].family
-    info = next(r.data for r in records if r.data)
-    data = load_dataset(info.get("name", "fashion_mnist"), limit=info.get("limit"), seed=info.get("seed") or 0)
-    surrogate = Surrogate(records, get_space(family).describe())
-    return surrogate, data, family, surrogate.best()
-
-
-def _search(job: tuple[Path, float, float, int, str]) -> str:
-    """One simulated search, as a results line (run in a worker process: loaded once per process)."""
-    curves, speed, minutes, seed, method = job
-    global _LOADED
-    if _LOADED is None or _LOADED[0] != curves:
-        _LOADED = (curves, _load(curves), _methods())
-    _, (surrogate, data, family, best), methods = _LOADED
-    unit = len(data.y_train) / FULL_TRAIN_IMAGES * 60.0
-    start = time.perf_counter()
-    outcome = methods[method](surrogate, data, family, budget=minutes * unit, seed=seed, speed=speed)
-    row = {"family": family, "method": method, "speed": speed, "budget_minutes": minutes,
-           "seed": seed, "best_recorded": best, "test_images": len(data.y_test),
-           "wall": round(time.perf_counter() - start, 3), **asdict(outcome)}  # fmt: skip
-    return json.dumps(row)
-
-
-_LOADED: Any = None
-
-
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every (cell, seed, method) not yet in ``--results``, in ``--workers`` processes; returns all
     the results."""
@@ -201,10 +159,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     _log.info("%d simulated searches to run, %d already in %s", len(jobs), len(done), results_path)
     with results_path.open("a") as out:
         if args.workers == 1:
-            lines = map(_search, jobs)
+            lines = map(search_job, jobs)
         else:
             pool = multiprocessing.get_context("spawn").Pool(args.workers)
-            lines = pool.imap_unordered(_search, jobs, chunksize=4)
+            lines = pool.imap_unordered(search_job, jobs, chunksize=1)
         for n, line in enumerate(lines, start=1):
             out.write(line + "\n")
             out.flush()
