@@ -16,6 +16,11 @@ once; seed k is the same for every method (paired). The methods:
 * keras-tuner users' searches (:func:`~benchmarks.simulate.simulate_keras_tuner`): ``kt-hyperband``
   and ``kt-bayesian``, from nothing only (keras-tuner's oracles take no initial points).
 
+The ablation (``--ablation``): ``make-run`` with one rule of its time policy off or relaxed
+(:data:`POLICY_ABLATIONS`, fields of :class:`~search.policy.TimePolicy`) or one option changed
+(:data:`OPTION_ABLATIONS`), each paired with ``make-run`` itself: a loss of ``make-run`` to a
+variant says the rule (or option) costs accuracy there.
+
 Compared at equal knowledge: ``make-run`` against each peer ``+presets``, ``make-run-no-presets``
 against each peer from nothing. The score is the final model's test accuracy (recorded, after the
 epochs it trained), and its regret to the best recorded configuration. Accuracies are compared as
@@ -35,17 +40,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import statistics
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks.simulate._grid import search_job
 
-__all__ = ["METHODS", "main", "make_run_options"]
+__all__ = ["ABLATIONS", "METHODS", "OPTION_ABLATIONS", "POLICY_ABLATIONS", "main", "make_run_options"]
 
 _log = logging.getLogger("benchmarks.simulate")
 
@@ -70,8 +77,34 @@ def make_run_options(makefile: Path = ROOT / "Makefile") -> list[str]:
     return out
 
 
+#: ``make run`` with one field of its time policy changed: the rule off, or relaxed to what it
+#: is without a refit (the rule table of :class:`~search.policy.TimePolicy` names each rule)
+POLICY_ABLATIONS: dict[str, dict[str, Any]] = {
+    "make-run/cap-before-refit=0.5": {"share_before_refit": 0.5},  # the share without --refit
+    "make-run/own-refit-share=0": {"own_refit_share": 0.0},  # no refit counted before one completes
+    "make-run/slower-than-fastest=off": {"slower_than_fastest": math.inf},
+    "make-run/going-on-bound=off": {"share_going_on": math.inf},
+    "make-run/ahead-at-same-epoch=off": {"equal_fidelity": False},
+    "make-run/leader-stops=off": {"leader_stops_before_refit": False},
+    "make-run/refit-safety=1": {"refit_safety": 1.0},
+    "make-run/max-refit-share=1": {"max_refit_share": 1.0},
+    "make-run/refit-shrink=off": {"min_epoch_share": 1.0},  # a refit short of time is not shrunk
+}
+
+#: ``make run`` with one of its options changed
+OPTION_ABLATIONS: dict[str, Callable[[list[str]], list[str]]] = {
+    "make-run/no-refit": lambda o: [w for w in o if w != "--refit"],
+    "make-run/sampler=tpe": lambda o: [*o, "--sampler", "tpe"],
+    "make-run/pruner=hyperband": lambda o: [*o, "--pruner", "hyperband"],
+    "make-run/pruner=none": lambda o: [*o, "--pruner", "none"],
+}
+
+ABLATIONS = (*POLICY_ABLATIONS, *OPTION_ABLATIONS)
+
+
 def _methods() -> dict[str, Callable[..., Any]]:
     from benchmarks.simulate import simulate_keras_tuner, simulate_optuna_user, simulate_platform
+    from search.policy import DEFAULT_TIME_POLICY
 
     options = make_run_options()
     no_presets = [o for o in options if o != "--enqueue-presets"]
@@ -79,6 +112,12 @@ def _methods() -> dict[str, Callable[..., Any]]:
         "make-run": lambda s, d, f, **kw: simulate_platform(s, d, f, options, **kw),
         "make-run-no-presets": lambda s, d, f, **kw: simulate_platform(s, d, f, no_presets, **kw),
     }
+    for name, fields in POLICY_ABLATIONS.items():
+        policy = replace(DEFAULT_TIME_POLICY, **fields)
+        methods[name] = lambda s, d, f, policy=policy, **kw: simulate_platform(s, d, f, options, policy=policy, **kw)
+    for name, change in OPTION_ABLATIONS.items():
+        changed = change(options)
+        methods[name] = lambda s, d, f, changed=changed, **kw: simulate_platform(s, d, f, changed, **kw)
     for name, sampler, pruner in (
         ("tpe-hyperband", "tpe", "hyperband"),
         ("hyperband", "random", "hyperband"),
@@ -106,6 +145,9 @@ METHODS = (
 PAIRS = [("make-run", p + "+presets") for p in ("tpe-hyperband", "hyperband", "asha", "random")] + [
     ("make-run-no-presets", p) for p in ("tpe-hyperband", "hyperband", "asha", "random", "kt-hyperband", "kt-bayesian")
 ]
+
+#: the ablation's pairs: ``make run`` against each of its variants
+ABLATION_PAIRS = [("make-run", a) for a in ABLATIONS]
 
 
 def _compare(a: list[float | None], b: list[float | None], test_images: int) -> dict[str, Any]:
@@ -174,8 +216,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [json.loads(line) for line in results_path.read_text().splitlines()]
 
 
-def report(results: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
-    """The tables, as Markdown lines: per cell the methods' test accuracy, then the pairs."""
+def report(
+    results: list[dict[str, Any]], methods: Sequence[str], pairs: Sequence[tuple[str, str]] = tuple(PAIRS)
+) -> list[str]:
+    """The tables, as Markdown lines: per cell the methods' test accuracy, then the ``pairs``."""
     lines = []
     cells = sorted({(r["speed"], r["budget_minutes"]) for r in results})
     for speed, minutes in cells:
@@ -196,8 +240,8 @@ def report(results: list[dict[str, Any]], methods: Sequence[str]) -> list[str]:
                 f"| {m} | {_median_range(accs)} | {statistics.median(regrets):.4f} | {presets}/{len(rs)} | "
                 f"{sum(a is None for a in accs)} |" if regrets else f"| {m} | - | - | - | {len(rs)} |"
             )
-        lines += ["", "| ours | peer | wins-ties-losses | ended early | sign test p | Wilcoxon p |", "| --- | --- | --- | --- | --- | --- |"]
-        for a, b in PAIRS:
+        lines += ["", "| ours | against | wins-ties-losses | ended early | sign test p | Wilcoxon p |", "| --- | --- | --- | --- | --- | --- |"]
+        for a, b in pairs:
             if not rows.get(a) or not rows.get(b):
                 continue
             ra = {r["seed"]: r for r in rows[a]}
@@ -254,12 +298,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=50, help="paired seeds per cell (default 50)")
     p.add_argument("--speeds", type=float, nargs="+", default=[0.25, 1.0, 4.0])
     p.add_argument("--budgets", type=float, nargs="+", default=[5.0, 20.0, 120.0], help="minutes on the whole data set")
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=(*METHODS, *ABLATIONS), help="default: every peer, or with --ablation make-run and its variants")
+    p.add_argument("--ablation", action="store_true", help="make-run against itself with one time rule off or one option changed")
     p.add_argument("--results", type=Path, help="jsonl of every search (default benchmarks/results/simulate-FAMILY.jsonl)")
     p.add_argument("--out", type=Path, help="the page (default: --results with .html)")
     p.add_argument("--report", action="store_true", help="only the tables and page from --results")
     p.add_argument("--workers", type=int, default=1, help="processes running searches (default 1)")
     args = p.parse_args(argv)
+    args.methods = args.methods or (["make-run", *ABLATIONS] if args.ablation else list(METHODS))
     if args.seeds < 1 or args.workers < 1 or any(s <= 0 for s in args.speeds) or any(b <= 0 for b in args.budgets):
         print("error: --seeds, --workers, --speeds and --budgets must be positive", file=sys.stderr)
         return 2
@@ -271,14 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     family = Path(args.curves).name.split(".")[0]
     args.results = args.results or ROOT / "benchmarks" / "results" / f"simulate-{family}.jsonl"
-    args.out = args.out or Path(args.results).with_suffix(".html")
+    page = Path(args.results).with_suffix("")
+    args.out = args.out or page.with_name(page.name + ("-ablation" if args.ablation else "") + ".html")
     if args.report:
         results = [json.loads(line) for line in Path(args.results).read_text().splitlines()]
     else:
         results = run(args)
     results = [r for r in results if r["method"] in args.methods and r["speed"] in args.speeds
                and r["budget_minutes"] in args.budgets and r["seed"] < args.seeds]  # fmt: skip
-    for line in report(results, args.methods):
+    for line in report(results, args.methods, ABLATION_PAIRS if args.ablation else PAIRS):
         print(line)
     figure(results, args.methods, Path(args.out))
     print(f"wrote {args.out}")

@@ -23,10 +23,19 @@ from search.core import VirtualClock
 from search.training import FinalFit, TrainResult
 from spaces import Candidate, UnbuildableError
 
-__all__ = ["ReplayModel", "ReplayTrainer"]
+__all__ = ["BUILD_SECONDS", "TRACKING_SECONDS", "ReplayModel", "ReplayTrainer"]
 
 #: the share of a recorded epoch's seconds spent training (the rest: validating it)
 TRAIN_SHARE = 0.9
+
+#: wall seconds building a model and counting its multiply-adds take, on one core of the
+#: reference machine (lenet: 0.08 s median): every build costs them, a sampler's check that a
+#: point builds as well as a trial's, so a trial refused before training is not free (without
+#: them a search refusing every candidate would never reach its end)
+BUILD_SECONDS = 0.08
+#: wall seconds a platform trial's SQLite study rows and MLflow run take there (0.24 s median);
+#: a peer's script keeps an in-memory study and tracks nothing
+TRACKING_SECONDS = 0.24
 
 
 @dataclass
@@ -53,15 +62,21 @@ class ReplayTrainer:
             :meth:`Surrogate.time_scale`).
         batches: ``on_train_batch_end`` calls per epoch (spread over its real batch numbers, so a
             pace measured from them is the recorded one).
+        build_seconds: virtual seconds every build costs at speed 1 (:data:`BUILD_SECONDS`,
+            scaled as the budget is); the build of an unbuildable point costs them too.
     """
 
-    def __init__(self, surrogate: Surrogate, clock: VirtualClock, *, speed: float = 1.0, batches: int = 8) -> None:
+    def __init__(
+        self, surrogate: Surrogate, clock: VirtualClock, *, speed: float = 1.0, batches: int = 8, build_seconds: float = 0.0
+    ) -> None:
         self.surrogate, self.clock, self.speed, self.batches = surrogate, clock, speed, batches
+        self.build_seconds = build_seconds
         self.fits: list[ReplayModel] = []
         self._points: list[tuple[Candidate, Mapping[str, Any]]] = []  # candidates built, and their points
 
     def build(self, space: Any, candidate: Candidate, data: Any, *, params: Mapping[str, Any], jit: bool = False) -> ReplayModel:
         self._points.append((candidate, dict(params)))
+        self.clock.advance(self.build_seconds / self.speed)
         record, distance = self.surrogate.nearest(params)
         if record.status == "unbuildable":
             raise UnbuildableError(record.reason or "unbuildable (recorded)")

@@ -30,10 +30,12 @@ from typing import Any
 
 import optuna
 
-from benchmarks.simulate._replay import ReplayModel, ReplayTrainer
+from benchmarks.simulate._grid import FULL_TRAIN_IMAGES
+from benchmarks.simulate._replay import BUILD_SECONDS, TRACKING_SECONDS, ReplayModel, ReplayTrainer
 from benchmarks.simulate._surrogate import Surrogate
 from search.core import VirtualClock
 from search.data import Dataset
+from search.policy import DEFAULT_TIME_POLICY, TimePolicy
 from search.records import TrialRecord
 from spaces import TrialParams, UnbuildableError, get_space
 
@@ -99,9 +101,11 @@ def simulate_platform(
     budget: float,
     seed: int,
     speed: float = 1.0,
+    policy: TimePolicy = DEFAULT_TIME_POLICY,
 ) -> Outcome:
     """One search with ``search.run``'s ``options`` (``--timeout`` is ``budget`` virtual seconds,
-    ``--seed`` is ``seed``), on a machine ``speed`` times as fast as the recording's."""
+    ``--seed`` is ``seed``), on a machine ``speed`` times as fast as the recording's, under the
+    time rules of ``policy`` (the platform's own unless an ablation varies one)."""
     from search.execution import Prepared, make_clock, make_objective
     from search.execution._presets import enqueue_presets
     from search.final import refit
@@ -123,14 +127,15 @@ def simulate_platform(
     if settings.enqueue_presets:
         enqueue_presets(study, space, settings.dataset_name, data.input_shape, data.num_classes)
     virtual = VirtualClock()
-    trainer = ReplayTrainer(surrogate, virtual, speed=speed)
-    clock = make_clock(prepared, virtual)
-    objective = make_objective(prepared, ObserverGroup([]), clock, trainer=trainer)
+    trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
+    clock = make_clock(prepared, virtual, policy)
+    objective = make_objective(prepared, ObserverGroup([]), clock, trainer=trainer, policy=policy)
     objective.checkpoints = None
     started = 0
     while not clock.search_over() and (settings.n_trials is None or started < settings.n_trials):
         trial = study.ask()
         started += 1
+        virtual.advance(_overhead(TRACKING_SECONDS, data) / speed)
         try:
             value = objective(trial)
             trial.set_user_attr("virtual_end", virtual.now())
@@ -148,11 +153,17 @@ def simulate_platform(
     test = _own_model_test(record, TrialRecord.of(best).best_epoch)
     refit_epochs = None
     if settings.refit:
-        fit = refit(study, best, space, data, end=clock.end, artifact_store=None, clock=virtual, trainer=trainer)
+        fit = refit(study, best, space, data, end=clock.end, artifact_store=None, clock=virtual, trainer=trainer, policy=policy)
         if fit is not None:
             refit_epochs = fit.epochs_run
             test = float(record.test_accuracy[min(fit.epochs_run, len(record.test_accuracy)) - 1])
     return _outcome(study, best, test, refit_epochs=refit_epochs, seconds=virtual.now(), distances=distances)
+
+
+def _overhead(seconds: float, data: Dataset) -> float:
+    """A trial's wall ``seconds`` besides its epochs, as virtual seconds at speed 1: scaled as the
+    budget is, by the recorded training images' share of the whole data set's."""
+    return seconds * len(data.y_train) / FULL_TRAIN_IMAGES
 
 
 def _own_model_test(record: Any, best_epoch: int | None) -> float:
@@ -194,7 +205,7 @@ def simulate_optuna_user(
         for preset in space.presets.values():
             study.enqueue_trial(dict(preset.params), user_attrs={"preset": preset.name})
     virtual = VirtualClock()
-    trainer = ReplayTrainer(surrogate, virtual, speed=speed)
+    trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
     finished_by_budget: list[tuple[optuna.trial.FrozenTrial, ReplayModel]] = []
     models: dict[int, ReplayModel] = {}
     while virtual.now() < budget:
@@ -280,7 +291,7 @@ def simulate_keras_tuner(
 
     space = get_space(family)
     virtual = VirtualClock()
-    trainer = ReplayTrainer(surrogate, virtual, speed=speed)
+    trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
     oracle = _oracle(tuner, max_epochs, seed)
     oracle.verbose = 0  # keras-tuner's own table of every trial
     finished: list[tuple[float, ReplayModel]] = []

@@ -28,7 +28,7 @@ from search.final import (
     save_ensemble,
     summarize,
 )
-from search.policy import DEFAULT_TIME_POLICY
+from search.policy import DEFAULT_TIME_POLICY, TimePolicy
 from search.records import TrialRecord
 from search.samplers import PriorSampler
 from search.storages import ClaimLock
@@ -109,18 +109,18 @@ def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | 
     )
 
 
-def make_clock(prepared: Prepared, clock: Clock = WALL_CLOCK) -> SearchClock:
+def make_clock(prepared: Prepared, clock: Clock = WALL_CLOCK, policy: TimePolicy = TIME_POLICY) -> SearchClock:
     """The invocation's time budget, starting now on ``clock`` (a simulator's: virtual); with
     ``--refit`` it keeps the refit's time; no trial starts when even the fastest first rung
-    measured so far would not fit."""
+    measured so far would not fit (``policy``: the time rules; a simulator's ablation varies them)."""
     s, started = prepared.settings, prepared.invocation.started
-    reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout)) if s.refit else None
+    reserve = (lambda: refit_reserve(prepared.study, prepared.data, budget=s.timeout, policy=policy)) if s.refit else None
     if len(s.objectives) == 1 and s.cv != "off":  # and time to cross-validate the finalists
         refit_seconds = reserve or (lambda: 0.0)
         reserve = lambda: _with_crossval(prepared, refit_seconds())
-    rung = TIME_POLICY.first_rung(s.pruner, len(s.objectives))
+    rung = policy.first_rung(s.pruner, len(s.objectives))
     share = _first_epoch_share(prepared, _first_epoch_fraction(s, _prunes(s)))
-    shortest = lambda: _fastest_first_rung(prepared.study, rung, share)
+    shortest = lambda: _fastest_first_rung(prepared.study, rung, share, policy)
     if started is None:
         return SearchClock(s.timeout, reserve, shortest_trial=shortest, clock=clock)
     return SearchClock(s.timeout, reserve, started=started, shortest_trial=shortest, clock=clock)
@@ -160,12 +160,14 @@ def _first_epoch_share(prepared: Prepared, fraction: float | None) -> float:
     return first / images if first is not None else 1.0
 
 
-def _fastest_first_rung(study: optuna.Study, first_rung: int, first_epoch_share: float = 1.0) -> float:
+def _fastest_first_rung(
+    study: optuna.Study, first_rung: int, first_epoch_share: float = 1.0, policy: TimePolicy = TIME_POLICY
+) -> float:
     """Seconds the fastest trial of ``study`` took (or, stopped early, was measured to need) per
     epoch, times ``first_rung`` epochs, the first of them ``first_epoch_share`` of an epoch (a
     first epoch on a subset of the images); 0 before any trial measured its pace (``last-start``)."""
     fastest = fastest_pace(map(TrialRecord.of, study.get_trials(deepcopy=False)))
-    return TIME_POLICY.first_rung_seconds(fastest, first_rung, first_epoch_share)
+    return policy.first_rung_seconds(fastest, first_rung, first_epoch_share)
 
 
 def make_objective(
@@ -175,10 +177,12 @@ def make_objective(
     *,
     prune: bool | None = None,
     trainer: Trainer = KERAS_TRAINER,
+    policy: TimePolicy = TIME_POLICY,
 ) -> Objective:
     """The objective of a prepared search (``prune``: report epochs to the pruner; default: when
     the study has one objective and a pruner); no trial trains past ``clock``'s search end.
-    ``trainer`` builds and fits its candidates (a simulator's replays recorded curves)."""
+    ``trainer`` builds and fits its candidates (a simulator's replays recorded curves);
+    ``policy`` decides who trains and for how long (a simulator's ablation varies it)."""
     s = prepared.settings
     multi = len(s.objectives) > 1
     prune = _prunes(s) if prune is None else prune
@@ -192,9 +196,9 @@ def make_objective(
         objectives=s.objectives,
         prune=prune,
         trial_seconds=s.trial_timeout,  # None: each trial's cap is derived from its pace and the time left
-        first_rung=TIME_POLICY.first_rung(s.pruner, len(s.objectives)),
+        first_rung=policy.first_rung(s.pruner, len(s.objectives)),
         search_end=clock.search_end,
-        policy=TIME_POLICY,
+        policy=policy,
         clock=clock.clock,
         checkpoints=Checkpoints(Path(s.artifacts) / "checkpoints" / prepared.study.study_name),
         patience=MULTI_OBJECTIVE_PATIENCE if multi else None,

@@ -39,7 +39,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from search.core import check_cv
 from search.data import Dataset
-from search.final._refit import MAX_REFIT_SHARE, SAFETY, plan_refit
+from search.final._refit import plan_refit
 from search.policy import DEFAULT_TIME_POLICY
 from search.records import TrialRecord
 from search.training import StopAt, fit_candidate, prepare_model
@@ -169,7 +169,7 @@ def crossval_reserve(
     """Seconds the search leaves for cross-validating its finalists so far: every fold of each,
     at the pace its trial measured, for the validation best and as many others as fit.
 
-    With the refit's ``refit_seconds`` it is at most :data:`MAX_REFIT_SHARE` of ``budget`` (None:
+    With the refit's ``refit_seconds`` it is at most the policy's ``max_refit_share`` of ``budget`` (None:
     no cap), so the search keeps the rest on any machine and the refit comes first. It is 0 when
     ``cv`` does not ask for cross-validation, or when not even two finalists would fit: time the
     search would lose for a choice cross-validation could not make.
@@ -178,7 +178,7 @@ def crossval_reserve(
     if folds is None:
         return 0.0
     costs = [folds * _fold_seconds(t, data, folds) for t in finalists(study, data, needs_model=needs_model)]
-    cap = math.inf if budget is None else MAX_REFIT_SHARE * budget - refit_seconds
+    cap = math.inf if budget is None else DEFAULT_TIME_POLICY.max_refit_share * budget - refit_seconds
     if len(costs) < 2 or costs[0] > cap:
         return 0.0
     total, compared = costs[0], 0
@@ -283,13 +283,13 @@ class _Pace:
     predicted: float = 0.0  # what their trials' pace predicted for them (without the margin)
 
     def base(self, trial: FrozenTrial) -> float:
-        return _fold_seconds(trial, self.data, self.folds) / SAFETY
+        return _fold_seconds(trial, self.data, self.folds) / DEFAULT_TIME_POLICY.refit_safety
 
     def fold(self, trial: FrozenTrial, own: Sequence[float]) -> float:
         if own:
-            return float(np.mean(own)) * SAFETY
+            return float(np.mean(own)) * DEFAULT_TIME_POLICY.refit_safety
         ratio = self.measured / self.predicted if self.predicted > 0 else 1.0
-        return self.base(trial) * ratio * SAFETY
+        return self.base(trial) * ratio * DEFAULT_TIME_POLICY.refit_safety
 
     def ran(self, trial: FrozenTrial, seconds: float) -> None:
         self.measured += seconds

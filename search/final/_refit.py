@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.core import WALL_CLOCK, Clock
 from search.data import Dataset
-from search.policy import DEFAULT_TIME_POLICY
+from search.policy import DEFAULT_TIME_POLICY, TimePolicy
 from search.records import TrialRecord
 from search.training import KERAS_TRAINER, FinalFit, Trainer
 from spaces import SearchSpace
@@ -35,20 +35,6 @@ _log = logging.getLogger("search")
 
 #: the study user attribute describing the final model: its artifact, trial, epochs and images
 FINAL_MODEL_ATTR = "final_model"
-
-#: the refit's time estimate is the trial's pace times this (rule ``refit-reserve`` of
-#: :class:`~search.policy.TimePolicy`, which says why)
-SAFETY = DEFAULT_TIME_POLICY.refit_safety
-
-#: the refit's reserve is at most this share of ``--timeout`` (``refit-reserve``); a refit that
-#: needs more trains fewer epochs (:meth:`RefitPlan.within`)
-MAX_REFIT_SHARE = DEFAULT_TIME_POLICY.max_refit_share
-
-#: a refit shrunk to fit its time trains at least this share of the epochs chosen on validation,
-#: or all the epochs the trial validated when its time budget cut it sooner (``refit-shrink``: a
-#: trial stopped after 3 of 10 planned epochs is refit for 3 rather than not at all); fewer, and
-#: the trial's own model is the final one
-MIN_EPOCH_SHARE = DEFAULT_TIME_POLICY.min_epoch_share
 
 
 @dataclass(frozen=True)
@@ -62,15 +48,17 @@ class RefitPlan:
     seconds: float  # expected wall time: the trial's seconds per epoch, scaled by the extra images
     validated: int = 0  # epochs the trial trained and validated (0: as many as ``epochs``)
 
-    def within(self, seconds: float) -> RefitPlan | None:
+    def within(self, seconds: float, min_epoch_share: float = DEFAULT_TIME_POLICY.min_epoch_share) -> RefitPlan | None:
         """This plan, with fewer epochs if it needs more than ``seconds`` (the schedule then spans
         the epochs it trains, so a cosine decay still ends at 0); None when fewer than
-        :data:`MIN_EPOCH_SHARE` of its epochs, nor all the epochs its trial validated, would fit."""
+        ``min_epoch_share`` of its epochs (rule ``refit-shrink`` of
+        :class:`~search.policy.TimePolicy`, which says why), nor all the epochs its trial
+        validated, would fit."""
         if self.seconds <= seconds:
             return self
         per_epoch = self.seconds / self.epochs
         epochs = min(int(seconds / per_epoch + 1e-9), self.epochs)
-        floor = math.ceil(self.epochs * MIN_EPOCH_SHARE)
+        floor = math.ceil(self.epochs * min_epoch_share)
         if self.validated:
             floor = min(floor, self.validated)
         if epochs < max(1, floor):
@@ -78,8 +66,9 @@ class RefitPlan:
         return RefitPlan(self.trial, epochs, epochs, per_epoch * epochs, self.validated)
 
 
-def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
-    """The refit of ``trial``'s configuration, or None when the trial did not record its pace."""
+def plan_refit(trial: FrozenTrial, data: Dataset, policy: TimePolicy = DEFAULT_TIME_POLICY) -> RefitPlan | None:
+    """The refit of ``trial``'s configuration, or None when the trial did not record its pace; its
+    time is the trial's pace times ``policy``'s ``refit_safety`` (rule ``refit-reserve``)."""
     record = TrialRecord.of(trial)
     per_epoch, best, planned = record.seconds_per_epoch, record.best_epoch, record.epochs_planned
     if not (per_epoch and best and planned):
@@ -92,7 +81,8 @@ def plan_refit(trial: FrozenTrial, data: Dataset) -> RefitPlan | None:
         epochs = int(planned)
     scale = (len(data.y_train) + len(data.y_val)) / len(data.y_train)
     validated = record.epochs_run or 0
-    return RefitPlan(trial.number, epochs, int(planned), float(per_epoch) * epochs * scale * SAFETY, validated)
+    seconds = float(per_epoch) * epochs * scale * policy.refit_safety
+    return RefitPlan(trial.number, epochs, int(planned), seconds, validated)
 
 
 def _plateau_end(trial: FrozenTrial, best: int, val_images: int) -> int:
@@ -111,17 +101,19 @@ def _plateau_end(trial: FrozenTrial, best: int, val_images: int) -> int:
     return max(best, max(step + 1 for step, value in curve.items() if value >= top - error))
 
 
-def refit_reserve(study: optuna.Study, data: Dataset, budget: float | None = None) -> float:
+def refit_reserve(
+    study: optuna.Study, data: Dataset, budget: float | None = None, policy: TimePolicy = DEFAULT_TIME_POLICY
+) -> float:
     """Seconds to keep for refitting the study's best trial so far (0 before one completes), at
-    most :data:`MAX_REFIT_SHARE` of ``budget`` (``--timeout``; None: no cap): on a slow machine
-    the refit then trains fewer epochs rather than starving the search."""
+    most ``policy``'s ``max_refit_share`` of ``budget`` (``--timeout``; None: no cap): on a slow
+    machine the refit then trains fewer epochs rather than starving the search."""
     complete = study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
     if not complete:
         return 0.0
     best = max(complete, key=lambda t: t.values[0])
-    plan = plan_refit(best, data)
+    plan = plan_refit(best, data, policy)
     seconds = plan.seconds if plan is not None else 0.0
-    return DEFAULT_TIME_POLICY.reserve(seconds, budget)
+    return policy.reserve(seconds, budget)
 
 
 def refit(
@@ -135,6 +127,7 @@ def refit(
     jit: bool = False,
     clock: Clock = WALL_CLOCK,
     trainer: Trainer = KERAS_TRAINER,
+    policy: TimePolicy = DEFAULT_TIME_POLICY,
 ) -> FinalFit | None:
     """Train ``trial``'s configuration on every labelled image and keep it as the study's final model.
 
@@ -149,29 +142,30 @@ def refit(
         jit: compile the training step with XLA.
         clock: where ``end``'s time comes from (default: the wall clock).
         trainer: what trains it (default: Keras; a simulator's replays recorded curves).
+        policy: the time policy its plan follows (rules ``refit-reserve``, ``refit-shrink``).
 
     Returns:
         The final fit, or None when there was no time for it or the trial did not record its pace
         (the trial's own model is then the final one; a warning says why).
     """
-    plan = plan_refit(trial, data)
+    plan = plan_refit(trial, data, policy)
     if plan is None:
         _log.warning("trial %d recorded no training pace; its own model is the final one", trial.number)
         return None
     left = None if end is None else end - clock.now()
-    if left is not None and left < plan.seconds / SAFETY:
-        shrunk = plan.within(left)
+    if left is not None and left < plan.seconds / policy.refit_safety:
+        shrunk = plan.within(left, policy.min_epoch_share)
         if shrunk is None:
             _log.warning(
                 "no time left to refit trial %d (needs about %.0fs, %.0fs left); its own model is the final one",
-                trial.number, plan.seconds / SAFETY, max(0.0, left),
+                trial.number, plan.seconds / policy.refit_safety, max(0.0, left),
             )  # fmt: skip
             return None
         _log.info("the refit of trial %d trains %d of its %d epochs, to fit the %.0fs left", trial.number, shrunk.epochs, plan.epochs, left)
         plan = shrunk
     _log.info(
         "refitting trial %d on %d images (training + validation) for %d epochs, about %.0fs",
-        trial.number, len(data.y_train) + len(data.y_val), plan.epochs, plan.seconds / SAFETY,
+        trial.number, len(data.y_train) + len(data.y_val), plan.epochs, plan.seconds / policy.refit_safety,
     )  # fmt: skip
     candidate = space.from_params(trial.params)
     fit = trainer.fit_final(

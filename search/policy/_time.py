@@ -204,6 +204,7 @@ class TimePolicy:
     #: epoch starts no epoch past its cap that would end past this share of the time left when it
     #: started (the share a trial has without a refit): unbounded, on a slow machine a preset went
     #: on from its cap to three times it, and the search ended with it, no candidate trained
+    #: (inf: unbounded)
     share_going_on: float = 0.5
     #: ``slower-than-fastest``: with a refit after the search, a candidate whose first rung takes
     #: more than this many times the fastest trial's must fit that rung within its share of the
@@ -222,6 +223,13 @@ class TimePolicy:
     #: chosen on validation, or all the epochs the trial validated when its time budget cut it
     #: sooner; fewer, and the trial's own model is the final one
     min_epoch_share: float = 0.5
+    #: ``ahead-at-same-epoch``: a trial past its derived cap that is ahead of the leader as the
+    #: leader stood after as many epochs goes on (False: it stops at its cap, as any trial not
+    #: leading outright; the simulator's ablation of the rule)
+    equal_fidelity: bool = True
+    #: ``leader-stops``: with a refit to follow, a trial past its cap that leads outright stops
+    #: (False: it goes on, as without a refit; the simulator's ablation of the rule)
+    leader_stops_before_refit: bool = True
     #: ``first-rung``: the epoch at which each pruner first compares a trial (:data:`FIRST_RUNG`);
     #: a pruner not listed, or several objectives (no pruner), need 1
     first_rungs: Mapping[str, int] = field(default_factory=lambda: FIRST_RUNG, hash=False)
@@ -283,7 +291,8 @@ class TimePolicy:
                 f"{TOO_SLOW}: about {per_epoch:.0f} s per epoch, {per_epoch / fastest:.0f}x the fastest "
                 f"trial's; its first rung needs {needed:.0f}s, more than its share ({share:.0f}s)"
             )
-        return TrialTime(max(needed, share), max(needed, self.share_going_on * left))
+        bound = None if math.isinf(self.share_going_on) else max(needed, self.share_going_on * left)
+        return TrialTime(max(needed, share), bound)
 
     def affordable(
         self,
@@ -310,8 +319,7 @@ class TimePolicy:
         (``user-cap``), which binds every trial."""
         return user_cap is None
 
-    @staticmethod
-    def goes_on(accuracy: float, epochs: int, leader: Leader | None, *, refit_follows: bool) -> bool:
+    def goes_on(self, accuracy: float, epochs: int, leader: Leader | None, *, refit_follows: bool) -> bool:
         """Whether a trial past its derived cap goes on (``leader-goes-on``, ``leader-stops``,
         ``ahead-at-same-epoch``), given its best validation accuracy so far after ``epochs``
         epochs and the best complete trial (None: none yet).
@@ -323,8 +331,8 @@ class TimePolicy:
         at equal fidelity.
         """
         if leader is None or accuracy > leader.value:
-            return not refit_follows
-        return TimePolicy.ahead_at_same_epoch(leader, accuracy, epochs)
+            return not (refit_follows and self.leader_stops_before_refit)
+        return self.equal_fidelity and self.ahead_at_same_epoch(leader, accuracy, epochs)
 
     @staticmethod
     def ahead_at_same_epoch(leader: Leader, accuracy: float, epochs: int) -> bool:

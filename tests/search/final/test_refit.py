@@ -18,7 +18,7 @@ from optuna.trial import TrialState, create_trial
 from search import predict, run
 from search.data import load_dataset
 from search.final import FINAL_MODEL_ATTR, plan_refit, refit, refit_reserve
-from search.final._refit import SAFETY
+from search.policy import DEFAULT_TIME_POLICY
 from search.results import load_best_model
 from search.trials import MODEL_ARTIFACT_ATTR
 from spaces import get_space
@@ -136,7 +136,7 @@ def test_a_plan_trains_to_the_best_epoch_on_more_images(keras_home: Path) -> Non
     plan = plan_refit(_trial(seconds_per_epoch=10.0, best_epoch=4, epochs_run=6, epochs_planned=6), data)
     assert plan is not None
     assert (plan.epochs, plan.schedule_epochs) == (4, 6)
-    assert plan.seconds == pytest.approx(10.0 * 4 * 1000 / 900 * SAFETY)
+    assert plan.seconds == pytest.approx(10.0 * 4 * 1000 / 900 * DEFAULT_TIME_POLICY.refit_safety)
 
 
 def test_a_plan_trains_to_the_end_of_the_plateau_around_the_best_epoch(keras_home: Path) -> None:

@@ -6,8 +6,10 @@ The time left is read as the objective reads it: the search clock's ``search_end
 
 from __future__ import annotations
 
+import math
 import re
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -168,6 +170,28 @@ def test_whether_a_trial_past_its_cap_goes_on(
     accuracy: float, epochs: int, leader: Leader | None, refit: bool, goes_on: bool
 ) -> None:
     assert POLICY.goes_on(accuracy, epochs, leader, refit_follows=refit) is goes_on
+
+
+def test_the_ablations_turn_off_one_going_on_rule_each() -> None:
+    """The simulator's ablation switches: without ``ahead-at-same-epoch`` a trial ahead of the
+    leader at the same epoch stops; without ``leader-stops`` a trial leading outright goes on
+    even with a refit to follow; every other decision stays."""
+    no_fidelity = replace(POLICY, equal_fidelity=False)
+    assert POLICY.goes_on(0.5, 1, LEADER, refit_follows=True)
+    assert not no_fidelity.goes_on(0.5, 1, LEADER, refit_follows=True)
+    assert no_fidelity.goes_on(0.9, 2, None, refit_follows=False)
+    leader_goes_on = replace(POLICY, leader_stops_before_refit=False)
+    assert not POLICY.goes_on(0.9, 2, Leader(0.8, {0: 0.5, 1: 0.8}), refit_follows=True)
+    assert leader_goes_on.goes_on(0.9, 2, Leader(0.8, {0: 0.5, 1: 0.8}), refit_follows=True)
+    assert leader_goes_on.goes_on(0.5, 1, LEADER, refit_follows=True)
+
+
+def test_an_unbounded_going_on_share_leaves_a_spared_trial_no_bound() -> None:
+    pace = CandidatePace(per_epoch=10.0, epochs=10, first_rung=2)
+    done = Finished(completed=True, fastest=10.0)
+    assert POLICY.trial_time(pace, left=1000.0, finished=done, refit_follows=True).bound == 500.0
+    unbounded = replace(POLICY, share_going_on=math.inf)
+    assert unbounded.trial_time(pace, left=1000.0, finished=done, refit_follows=True) == (200.0, None)
 
 
 def test_the_users_cap_spares_no_trial() -> None:
