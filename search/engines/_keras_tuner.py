@@ -72,6 +72,11 @@ class KerasTunerParams(ParamSource):
             step = None if param.log else param.step
             sampling = "log" if param.log else "linear"
             value = self.hp.Int(param.name, param.low, param.high, step=step, sampling=sampling)
+            if step is None and value == param.high + 1:
+                # keras-tuner 1.4's Bayesian oracle optimises up to its bound, probability 1.0,
+                # where Int.prob_to_value (written for [0, 1)) gives max_value + 1; the point
+                # would fail, the GP never learns from failures, and it would be proposed again
+                value = param.high
         elif isinstance(param, FloatParam):
             sampling = "log" if param.log else "linear"
             value = self.hp.Float(param.name, param.low, param.high, step=param.step, sampling=sampling)

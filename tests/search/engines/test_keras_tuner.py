@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import keras_tuner as kt
+import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
@@ -35,6 +36,24 @@ def test_the_space_samples_through_keras_tuners_hyperparameters() -> None:
     assert space.from_params(source.values) == candidate  # and rebuilds the same candidate without keras-tuner
     assert isinstance(hp._hps["learning_rate"][0], kt.engine.hyperparameters.Float)
     assert hp._hps["learning_rate"][0].sampling == "log"
+
+
+def test_the_bayesian_oracles_point_at_its_bound_is_in_the_space() -> None:
+    """At probability 1.0 keras-tuner 1.4 turns an Int into ``max_value + 1`` (513 of [16, 512]);
+    the space must get its high end, or the point fails and the oracle proposes it over and over."""
+    from search.engines._keras_tuner import _SpaceHyperModel
+
+    space = get_space("lenet")
+    oracle = _oracle("bayesian", 2, 0)
+    hp = kt.HyperParameters()
+    _SpaceHyperModel(space, (28, 28, 1), 10).declare_hyperparameters(hp)
+    oracle.update_space(hp)
+    at_bound = oracle.hyperparameters.copy()  # as the oracle's create_trial makes a trial's values
+    at_bound.values = oracle._vector_to_values(np.ones(len(oracle._get_hp_bounds())))
+    assert at_bound.values["dense1_units"] == 513  # keras-tuner's value, outside [16, 512]
+    source = KerasTunerParams(at_bound)
+    space.sample(source)  # a valid point
+    assert source.values["dense1_units"] == 512
 
 
 @pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
