@@ -81,7 +81,6 @@ def make_run_options(makefile: Path = ROOT / "Makefile") -> list[str]:
 #: is without a refit (the rule table of :class:`~search.policy.TimePolicy` names each rule)
 POLICY_ABLATIONS: dict[str, dict[str, Any]] = {
     "make-run/cap-before-refit=0.5": {"share_before_refit": 0.5},  # the share without --refit
-    "make-run/own-refit-share=0": {"own_refit_share": 0.0},  # no refit counted before one completes
     "make-run/slower-than-fastest=off": {"slower_than_fastest": math.inf},
     "make-run/going-on-bound=off": {"share_going_on": math.inf},
     "make-run/ahead-at-same-epoch=off": {"equal_fidelity": False},
@@ -99,7 +98,22 @@ OPTION_ABLATIONS: dict[str, Callable[[list[str]], list[str]]] = {
     "make-run/pruner=none": lambda o: [*o, "--pruner", "none"],
 }
 
-ABLATIONS = (*POLICY_ABLATIONS, *OPTION_ABLATIONS)
+#: candidate defaults: ``make run`` with several changes at once (policy fields, option change),
+#: the standard algorithms with fewer of the platform's own rules
+CANDIDATES: dict[str, tuple[dict[str, Any], Callable[[list[str]], list[str]]]] = {
+    # no refit, and no cap: a trial trains until its pruner or the search's end stops it, as the
+    # peers' trials do (the final model is the best trial's own)
+    "make-run/no-refit,no-cap": ({"share_of_time_left": 1.0}, OPTION_ABLATIONS["make-run/no-refit"]),
+    "make-run/no-refit,pruner=hyperband": (
+        {}, lambda o: OPTION_ABLATIONS["make-run/pruner=hyperband"](OPTION_ABLATIONS["make-run/no-refit"](o))
+    ),
+    "make-run/no-refit,no-cap,pruner=hyperband": (
+        {"share_of_time_left": 1.0},
+        lambda o: OPTION_ABLATIONS["make-run/pruner=hyperband"](OPTION_ABLATIONS["make-run/no-refit"](o)),
+    ),
+}
+
+ABLATIONS = (*POLICY_ABLATIONS, *OPTION_ABLATIONS, *CANDIDATES)
 
 
 def _methods() -> dict[str, Callable[..., Any]]:
@@ -118,6 +132,11 @@ def _methods() -> dict[str, Callable[..., Any]]:
     for name, change in OPTION_ABLATIONS.items():
         changed = change(options)
         methods[name] = lambda s, d, f, changed=changed, **kw: simulate_platform(s, d, f, changed, **kw)
+    for name, (fields, change) in CANDIDATES.items():
+        policy, changed = replace(DEFAULT_TIME_POLICY, **fields), change(options)
+        methods[name] = lambda s, d, f, policy=policy, changed=changed, **kw: simulate_platform(
+            s, d, f, changed, policy=policy, **kw
+        )
     for name, sampler, pruner in (
         ("tpe-hyperband", "tpe", "hyperband"),
         ("hyperband", "random", "hyperband"),
@@ -131,18 +150,26 @@ def _methods() -> dict[str, Callable[..., Any]]:
                 )
             )
     for tuner in ("hyperband", "bayesian"):
-        methods[f"kt-{tuner}"] = lambda s, d, f, tuner=tuner, **kw: simulate_keras_tuner(s, d, f, tuner=tuner, **kw)
+        for presets in (False, True):
+            methods[f"kt-{tuner}" + ("+presets" if presets else "")] = (
+                lambda s, d, f, tuner=tuner, presets=presets, **kw: simulate_keras_tuner(
+                    s, d, f, tuner=tuner, presets=presets, **kw
+                )
+            )
     return methods
 
 
 METHODS = (
     "make-run", "make-run-no-presets",
     "tpe-hyperband", "tpe-hyperband+presets", "hyperband", "hyperband+presets",
-    "asha", "asha+presets", "random", "random+presets", "kt-hyperband", "kt-bayesian",
+    "asha", "asha+presets", "random", "random+presets",
+    "kt-hyperband", "kt-hyperband+presets", "kt-bayesian", "kt-bayesian+presets",
 )  # fmt: skip
 
 #: the pairs compared: ours against each peer given the same knowledge
-PAIRS = [("make-run", p + "+presets") for p in ("tpe-hyperband", "hyperband", "asha", "random")] + [
+PAIRS = [
+    ("make-run", p + "+presets") for p in ("tpe-hyperband", "hyperband", "asha", "random", "kt-hyperband", "kt-bayesian")
+] + [
     ("make-run-no-presets", p) for p in ("tpe-hyperband", "hyperband", "asha", "random", "kt-hyperband", "kt-bayesian")
 ]
 
@@ -173,7 +200,16 @@ def _compare(a: list[float | None], b: list[float | None], test_images: int) -> 
     sign = float(binomtest(wins, n, 0.5).pvalue) if n else 1.0
     nonzero = [d for d in diffs if d != 0]
     wil = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 6 else 1.0
-    return {"wins": wins, "ties": ties, "losses": losses, "ended_early": early, "sign_p": sign, "wilcoxon_p": wil}
+    return {"wins": wins, "ties": ties, "losses": losses, "ended_early": early, "sign_p": sign, "wilcoxon_p": wil,
+            "median_diff": statistics.median(diffs) if diffs else 0}  # fmt: skip
+
+
+def _validation_record(a: list[float | None], b: list[float | None]) -> str:
+    """Wins-ties-losses of ``a`` against ``b`` on the final trial's validation accuracy (a count of
+    validation images over their number, so equal to 6 decimals is a tie): whether a search chose
+    better by the measure it chose on, apart from how that carried to the test images."""
+    pairs = [(round(x, 6), round(y, 6)) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    return f"{sum(x > y for x, y in pairs)}-{sum(x == y for x, y in pairs)}-{sum(x < y for x, y in pairs)}"
 
 
 def _median_range(values: Sequence[float | None]) -> str:
@@ -240,7 +276,9 @@ def report(
                 f"| {m} | {_median_range(accs)} | {statistics.median(regrets):.4f} | {presets}/{len(rs)} | "
                 f"{sum(a is None for a in accs)} |" if regrets else f"| {m} | - | - | - | {len(rs)} |"
             )
-        lines += ["", "| ours | against | wins-ties-losses | ended early | sign test p | Wilcoxon p |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["", "| ours | against | wins-ties-losses | median difference (test images) | ended early | "
+                  "sign test p | Wilcoxon p | by validation accuracy |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for a, b in pairs:
             if not rows.get(a) or not rows.get(b):
                 continue
@@ -249,8 +287,9 @@ def report(
             common = sorted(set(ra) & set(rb))
             c = _compare([ra[s]["test_accuracy"] for s in common], [rb[s]["test_accuracy"] for s in common],
                          ra[common[0]]["test_images"])  # fmt: skip
-            lines.append(f"| {a} | {b} | {c['wins']}-{c['ties']}-{c['losses']} | {c['ended_early']} | "
-                         f"{c['sign_p']:.2g} | {c['wilcoxon_p']:.2g} |")  # fmt: skip
+            val = _validation_record([ra[s]["val_accuracy"] for s in common], [rb[s]["val_accuracy"] for s in common])
+            lines.append(f"| {a} | {b} | {c['wins']}-{c['ties']}-{c['losses']} | {c['median_diff']:+g} | "
+                         f"{c['ended_early']} | {c['sign_p']:.2g} | {c['wilcoxon_p']:.2g} | {val} |")  # fmt: skip
         lines.append("")
     return lines
 

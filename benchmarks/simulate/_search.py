@@ -274,14 +274,15 @@ def simulate_keras_tuner(
     budget: float,
     seed: int,
     speed: float = 1.0,
+    presets: bool = False,
     max_epochs: int = 10,
 ) -> Outcome:
     """A keras-tuner user's search: the oracle ``tuner`` (``hyperband``, ``bayesian`` or
     ``random``, configured as the platform's keras-tuner engine configures them) proposes, every
     trial trains its bracket's epochs (a promoted Hyperband trial goes on from the model of its
     previous round, at ``tuner/initial_epoch``), no time rule of the platform; the final model is
-    the best trial's own, from trials finished by the budget. keras-tuner's oracles take no
-    initial points, so this peer always starts from nothing."""
+    the best trial's own, from trials finished by the budget (``presets``: the documents' presets
+    are the oracle's first random draws, its initial points)."""
     import tempfile
 
     import keras_tuner as kt
@@ -292,9 +293,10 @@ def simulate_keras_tuner(
     space = get_space(family)
     virtual = VirtualClock()
     trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
-    oracle = _oracle(tuner, max_epochs, seed)
+    oracle = _oracle(tuner, max_epochs, seed, [p.params for p in space.presets.values()] if presets else ())
     oracle.verbose = 0  # keras-tuner's own table of every trial
-    finished: list[tuple[float, ReplayModel]] = []
+    preset_points = [dict(p.params) for p in space.presets.values()]
+    finished: list[tuple[float, ReplayModel, bool]] = []  # (validation accuracy, model, is a preset)
     models: dict[str, ReplayModel] = {}
     with tempfile.TemporaryDirectory() as folder:
         oracle._set_project_dir(folder, "sim")
@@ -325,13 +327,14 @@ def simulate_keras_tuner(
             trial.status = kt.engine.trial.TrialStatus.COMPLETED
             oracle.end_trial(trial)
             if virtual.now() <= budget:
-                finished.append((float(result.val_accuracy), model))
+                is_preset = any(all(source.values.get(k) == v for k, v in p.items()) for p in preset_points)
+                finished.append((float(result.val_accuracy), model, is_preset))
     distances = [m.distance for m in trainer.fits]
     if not finished:
         return Outcome(None, None, trials, 0, 0, None, False, None, virtual.now(), max(distances, default=0.0))
-    value, model = max(finished, key=lambda vm: vm[0])
+    value, model, is_preset = max(finished, key=lambda vmp: vmp[0])
     return Outcome(
         test_accuracy=trainer.test_accuracy(model), val_accuracy=value, trials=trials, complete=len(finished),
-        pruned=0, final_trial=None, final_is_preset=False, refit_epochs=None, seconds=virtual.now(),
+        pruned=0, final_trial=None, final_is_preset=is_preset, refit_epochs=None, seconds=virtual.now(),
         max_distance=max(distances, default=0.0),
     )  # fmt: skip

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from search.execution import (
     finish_search,
     make_clock,
     make_objective,
+    presets_to_try,
 )
 from search.final import SearchSummary
 from search.records import TrialRecord
@@ -197,11 +199,13 @@ class _PlatformTuner(kt.Tuner):
         directory: str,
         project_name: str,
         round_models: _RoundModels | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name)
         self.study, self.objective = study, objective
         self.n_trials, self.clock = n_trials, clock
         self.round_models = round_models
+        self.presets = dict(presets or {})  # name -> values: a trial with a preset's values is that preset
         self.started = 0
         self.progress = ProgressPrinter()
 
@@ -221,9 +225,10 @@ class _PlatformTuner(kt.Tuner):
         continues = str(hp.values.get("tuner/trial_id", "")) or None
         if self.round_models is None or self.objective.checkpoints is None:
             continues = None
+        preset = next((n for n, p in self.presets.items() if all(values.get(k) == v for k, v in p.items())), None)
         record = TrialRecord(
             engine="keras-tuner", keras_tuner_trial=str(trial.trial_id), keras_tuner_epochs=bracket,
-            keras_tuner_continues=continues,
+            keras_tuner_continues=continues, preset=preset,
         )  # fmt: skip
         if continues is not None:
             objective = replace(
@@ -277,8 +282,50 @@ class _PlatformTuner(kt.Tuner):
 BAYESIAN_INITIAL_POINTS = 10
 
 
-def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
-    """keras-tuner's oracle for ``--tuner``, unbounded: the invocation's budget stops it."""
+class _InitialPoints(kt.Oracle):
+    """An oracle whose first random draws are given points (``--enqueue-presets``).
+
+    keras-tuner's oracles take no initial points (Optuna has ``enqueue_trial``, NePS a prior);
+    every one of them draws its random points through ``Oracle._random_values`` (Hyperband the
+    first round of each bracket, the Bayesian oracle its initial points, random search all), so
+    that is where the points go in, in order. A point fills the parameters it leaves out with
+    their defaults, so its hash is the one keras-tuner records for it: a point an earlier
+    invocation tried is a duplicate and is skipped on resume.
+
+    Args:
+        initial_points: parameter values by name, the first draws in this order.
+    """
+
+    def __init__(self, *args: Any, initial_points: Sequence[Mapping[str, Any]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial_points = [dict(p) for p in initial_points]
+
+    def _random_values(self) -> dict[str, Any] | None:
+        while self.initial_points:
+            given = self.initial_points.pop(0)
+            values = {hp.name: given.get(hp.name, hp.default) for hp in self.hyperparameters.space}
+            if not self._duplicate(values):
+                return values
+        return super()._random_values()
+
+
+class _Hyperband(_InitialPoints, kt.oracles.HyperbandOracle):
+    """keras-tuner's Hyperband with initial points."""
+
+
+class _Bayesian(_InitialPoints, kt.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian optimisation with initial points."""
+
+
+class _Random(_InitialPoints, kt.oracles.RandomSearchOracle):
+    """keras-tuner's random search with initial points."""
+
+
+def _oracle(
+    name: str, max_epochs: int, seed: int | None, initial_points: Sequence[Mapping[str, Any]] = ()
+) -> kt.Oracle:
+    """keras-tuner's oracle for ``--tuner``, unbounded: the invocation's budget stops it; its
+    first random draws are ``initial_points`` (:class:`_InitialPoints`)."""
     objective = kt.Objective("val_accuracy", direction="max")
     # a failed point (an invalid combination) is a result, not a reason to stop the search;
     # keras-tuner reads a seed of 0 as no seed (``seed or random.randint(1, 10000)``), so every
@@ -286,16 +333,13 @@ def _oracle(name: str, max_epochs: int, seed: int | None) -> kt.Oracle:
     common: dict[str, Any] = {
         "seed": None if seed is None else seed + 1,
         "max_consecutive_failed_trials": 1_000_000,
+        "initial_points": initial_points,
     }
     if name == "hyperband":  # brackets over and over (hyperband_iterations=None: no end)
-        return kt.oracles.HyperbandOracle(
-            objective, max_epochs=max_epochs, factor=3, hyperband_iterations=None, **common
-        )
+        return _Hyperband(objective, max_epochs=max_epochs, factor=3, hyperband_iterations=None, **common)
     if name == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(
-            objective, max_trials=None, num_initial_points=BAYESIAN_INITIAL_POINTS, **common
-        )
-    return kt.oracles.RandomSearchOracle(objective, max_trials=None, **common)
+        return _Bayesian(objective, max_trials=None, num_initial_points=BAYESIAN_INITIAL_POINTS, **common)
+    return _Random(objective, max_trials=None, **common)
 
 
 def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = None) -> SearchSummary:
@@ -305,13 +349,18 @@ def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = 
     round_models = _RoundModels(directory / study.study_name / "round_models", s.max_epochs)
     extra = [round_models] if s.tuner == "hyperband" else []
     group = ObserverGroup([OptunaArtifacts(prepared.artifact_store), *(observers or []), *extra])
-    enqueue_and_announce(prepared, searcher=f"keras-tuner {s.tuner}")
+    enqueue_and_announce(prepared, searcher=f"keras-tuner {s.tuner}", enqueue=False)
     clock = make_clock(prepared)
     objective = make_objective(prepared, group, clock, prune=False)  # keras-tuner's Hyperband stops trials itself
     data = prepared.data
     hypermodel = _SpaceHyperModel(prepared.space, data.x_train.shape[1:], data.num_classes)
+    presets = []
+    if s.enqueue_presets:  # keras-tuner's first random draws (it has no queue)
+        presets = presets_to_try(study, prepared.space, s.dataset_name, data.input_shape, data.num_classes)
+        if presets:
+            _log.info("keras-tuner's initial points: presets %s", ", ".join(p.name for p in presets))
     tuner = _PlatformTuner(
-        _oracle(s.tuner, s.max_epochs, s.seed),
+        _oracle(s.tuner, s.max_epochs, s.seed, [p.params for p in presets]),
         hypermodel,
         study=study,
         objective=objective,
@@ -320,6 +369,7 @@ def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = 
         directory=str(directory),
         project_name=study.study_name,
         round_models=round_models if s.tuner == "hyperband" else None,
+        presets={p.name: p.params for p in prepared.space.presets.values() if p.dataset == s.dataset_name},
     )
     if s.n_trials is not None:
         # the oracle reloaded the trials of earlier invocations: this one may start n_trials more

@@ -2,7 +2,7 @@
 ``--workers`` processes, then build and evaluate the final model (finish)."""
 
 from search.execution._prepare import METRIC_NAMES, Invocation, Prepared, check_workers, prepare
-from search.execution._presets import enqueue_presets
+from search.execution._presets import enqueue_presets, presets_to_try
 from search.execution._search import (
     enqueue_and_announce,
     finish_search,
@@ -25,6 +25,7 @@ __all__ = [
     "make_clock",
     "make_objective",
     "prepare",
+    "presets_to_try",
     "run_search",
     "run_workers",
     "worker_threads",

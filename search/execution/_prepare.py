@@ -125,8 +125,6 @@ def _check_numbers(s: SearchSettings) -> None:
             )
         if len(s.objectives) > 1:
             raise UsageError("--engine keras-tuner optimises one objective: --objectives accuracy")
-        if s.enqueue_presets:
-            raise UsageError("--engine keras-tuner chooses every trial itself: --enqueue-presets is for --engine optuna")
     if s.ensemble < 1:
         raise UsageError(f"--ensemble must be a positive whole number, not {s.ensemble}")
     if s.ensemble > 1 and len(s.objectives) > 1:

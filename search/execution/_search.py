@@ -83,15 +83,18 @@ def finished_by(study: optuna.Study, run_tag: str) -> int:
     )
 
 
-def enqueue_and_announce(prepared: Prepared, workers: str = "", searcher: str | None = None) -> None:
+def enqueue_and_announce(
+    prepared: Prepared, workers: str = "", searcher: str | None = None, *, enqueue: bool = True
+) -> None:
     """Queue the presets (``--enqueue-presets``) and log the start-up line, once per invocation.
 
     Args:
         workers: how the work is spread, e.g. ``", 2 workers x 1 threads"`` (empty: one process).
         searcher: who chooses the trials (default: the sampler and the pruner).
+        enqueue: False where the searcher takes the presets itself (keras-tuner's initial points).
     """
     s, study = prepared.settings, prepared.study
-    if s.enqueue_presets:
+    if s.enqueue_presets and enqueue:
         data = prepared.data
         queued = enqueue_presets(study, prepared.space, s.dataset_name, data.input_shape, data.num_classes)
         if queued:

@@ -83,7 +83,6 @@ class CandidatePace:
 class Finished:
     """What the policy reads of the study's finished trials."""
 
-    completed: bool = False  # a trial has completed (the clock then keeps its refit's time)
     fastest: float | None = None  # the fewest seconds per epoch a trial measured (None: none yet)
 
 
@@ -142,10 +141,7 @@ class TimePolicy:
     cap                  derived cap, no     trial_cap: its first rung, or this  share_of_time_left
                          --refit             share of the time left if more
     cap-before-refit     derived cap,        trial_cap: its first rung, or this  share_before_refit
-                         --refit             share of the time left if more;     own_refit_share
-                                             until a trial completes, the time
-                                             left less its own refit (at most a
-                                             share of it)
+                         --refit             share of the time left if more
     slower-than-fastest  --refit, a pace     pruned if its first rung needs      slower_than_fastest
                          measured            more than its share and more than
                                              this many times the fastest
@@ -196,10 +192,6 @@ class TimePolicy:
     #: the sampler's candidates: at a half, the presets, one trained to its end as the leader,
     #: took three quarters of a 20-minute search's training
     share_before_refit: float = 0.2
-    #: ``cap-before-refit``: while no trial has completed, the clock keeps no refit time yet, so
-    #: the time left counts the trial's own refit (its planned epochs at its predicted pace), at
-    #: most this share of it (as the refit's reserve is at most half of ``--timeout``)
-    own_refit_share: float = 0.5
     #: ``going-on-bound``: with a refit after the search, a trial ahead of the leader at the same
     #: epoch starts no epoch past its cap that would end past this share of the time left when it
     #: started (the share a trial has without a refit): unbounded, on a slow machine a preset went
@@ -282,8 +274,6 @@ class TimePolicy:
             return TrialTime(user_cap, None)
         if not refit_follows:
             return TrialTime(max(needed, self.share_of_time_left * left), None)
-        if not finished.completed:
-            left -= min(per_epoch * pace.epochs, self.own_refit_share * left)
         share = self.share_before_refit * left
         fastest = finished.fastest
         if fastest is not None and needed > max(share, self.slower_than_fastest * fastest * pace.rung_epochs):

@@ -348,10 +348,7 @@ class Objective:
         """The policy's cap and bound for ``pace``, with ``deadline`` (``search_end``) on the clock
         and what the finished trials ``others`` measured; raises :class:`~search.policy.TooSlow`."""
         left = None if deadline is None else deadline - self.clock.now()
-        finished = Finished(
-            completed=any(t.state == optuna.trial.TrialState.COMPLETE for t in others),
-            fastest=fastest_pace(map(TrialRecord.of, others)),
-        )
+        finished = Finished(fastest=fastest_pace(map(TrialRecord.of, others)))
         return self.policy.trial_time(
             pace, left=left, finished=finished, user_cap=self.trial_seconds, refit_follows=self.refit_follows
         )

@@ -66,7 +66,6 @@ CASES = [
     case("run", ["--sampler", "magic"], "invalid choice", id="run-sampler"),
     case("run", ["--pruner", "magic"], "invalid choice", id="run-pruner"),
     case("run", ["--engine", "keras-tuner", "--workers", "2"], "--engine keras-tuner runs one process", id="run-kt-workers"),
-    case("run", ["--engine", "keras-tuner", "--enqueue-presets"], "--enqueue-presets is for --engine optuna", id="run-kt-presets"),
     case("run", ["--artifacts", DATA["file"]], "a file, not a folder", id="run-artifacts-file"),
     case("run", ["--space", "{tmp}/missing.py"], "no such file", id="run-space-missing"),
     case("run", ["--space", "{tmp}/notaspace.py"], "defines no SPACE", id="run-space-empty"),

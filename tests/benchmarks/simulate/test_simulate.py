@@ -85,7 +85,7 @@ def test_the_trial_time_budget_stops_a_replayed_trial_at_the_virtual_search_end(
     assert clock.now() == pytest.approx(2.5 * per_epoch, abs=per_epoch / 4)
 
 
-@pytest.mark.parametrize("options", [make_run_options(), ["--enqueue-presets"]])
+@pytest.mark.parametrize("options", [make_run_options(), [*make_run_options(), "--refit"]])
 def test_a_simulated_search_keeps_its_budget_and_is_the_same_for_the_same_seed(surrogate: Surrogate, data, options) -> None:
     runs = [simulate_platform(surrogate, data, FAMILY, options, budget=300.0, seed=s) for s in (3, 3, 4)]
     assert runs[0] == runs[1]  # paired seeds: the same search again
@@ -134,6 +134,9 @@ def test_a_keras_tuner_user_search_on_recorded_curves(surrogate: Surrogate, data
     outcome = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6)
     again = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6)
     assert outcome == again and outcome.complete >= 1 and outcome.test_accuracy is not None
+    given = simulate_keras_tuner(surrogate, data, FAMILY, tuner=tuner, budget=200.0, seed=0, max_epochs=6, presets=True)
+    assert given != outcome and given.complete >= 1  # the presets are its first points
+    assert not outcome.final_is_preset  # a draw of its own never matched a preset's values
 
 
 def test_the_command_runs_paired_seeds_in_worker_processes_and_resumes(
@@ -197,8 +200,25 @@ def test_the_policy_given_reaches_the_clock_and_the_refit(surrogate: Surrogate, 
 
     from search.policy import DEFAULT_TIME_POLICY
 
-    options = make_run_options()
+    options = [*make_run_options(), "--refit"]
     default = simulate_platform(surrogate, data, FAMILY, options, budget=300.0, seed=3)
     starved = simulate_platform(surrogate, data, FAMILY, options, budget=300.0, seed=3,
                                 policy=replace(DEFAULT_TIME_POLICY, max_refit_share=0.0))  # fmt: skip
     assert default.refit_epochs is not None and starved.refit_epochs is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "record", "median_diff", "by_validation"),
+    [
+        # equal at the test set's resolution is a tie, whatever the float noise
+        ([0.8, 0.9, 0.7], [0.8000001, 0.85, 0.75], (1, 1, 1), 0, "1-1-1"),
+        # a search that completed nothing is neither a win nor a loss
+        ([None, 0.9, 0.9], [0.5, 0.8, 0.7], (2, 0, 0), 150, "2-0-0"),
+    ],
+)
+def test_paired_comparisons_count_ties_at_the_test_sets_resolution(a, b, record, median_diff, by_validation) -> None:
+    from benchmarks.simulate.__main__ import _compare, _validation_record
+
+    c = _compare(a, b, test_images=1000)
+    assert (c["wins"], c["ties"], c["losses"]) == record and c["median_diff"] == median_diff
+    assert _validation_record(a, b) == by_validation

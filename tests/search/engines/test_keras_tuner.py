@@ -107,10 +107,41 @@ def test_bad_tuner_and_workers_are_one_line_exit_2(tmp_path: Path, capsys: pytes
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "keras-tuner runs one process" in err[0]
-    with pytest.raises(SystemExit) as exited:
-        run.main(_args(tmp_path, "random", "--enqueue-presets"))
-    assert exited.value.code == 2 and "--enqueue-presets is for --engine optuna" in capsys.readouterr().err
     assert not (tmp_path / "optuna.db").exists()
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+def test_every_oracle_draws_its_initial_points_first(tmp_path: Path, tuner: str) -> None:
+    """keras-tuner has no queue: the presets are each oracle's first random draws, in order."""
+    from search.engines._keras_tuner import _SpaceHyperModel
+
+    space = get_space("cnn")
+    presets = list(space.presets.values())
+    oracle = _oracle(tuner, 2, 0, [p.params for p in presets])
+    oracle._set_project_dir(str(tmp_path), "points")  # where it saves each trial
+    hp = kt.HyperParameters()
+    _SpaceHyperModel(space, (28, 28, 1), 10).declare_hyperparameters(hp)
+    oracle.update_space(hp)
+    drawn = []
+    for i in range(len(presets) + 1):
+        trial = oracle.create_trial(f"tuner{i}")
+        source = KerasTunerParams(trial.hyperparameters)
+        drawn.append(space.sample(source))
+    assert drawn[: len(presets)] == [space.from_params(p.params) for p in presets]
+    assert drawn[-1] not in drawn[:-1]  # then its own draws
+
+
+def test_enqueued_presets_are_keras_tuners_first_trials_and_are_not_retried(keras_home: Path, tmp_path: Path) -> None:
+    args = _args(tmp_path, "random", "--enqueue-presets", "--n-trials", "1", "--no-mlflow", "--no-test", "--max-epochs", "1")
+    assert run.main(args) == 0
+    assert run.main(args) == 0  # resumed: the preset was tried, so keras-tuner draws its own
+    study = optuna.load_study(study_name="lenet-fashion_mnist-kt-random", storage=f"sqlite:///{tmp_path}/optuna.db")
+    first, second = study.get_trials()
+    assert first.user_attrs["preset"] == "doc000_lenet5"
+    assert get_space("lenet").from_params(first.params) == get_space("lenet").from_params(
+        get_space("lenet").presets["doc000_lenet5"].params
+    )
+    assert "preset" not in second.user_attrs and second.params != first.params
 
 
 def test_the_same_command_resumes_keras_tuners_search(keras_home: Path, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_the_policy_imports_neither_keras_nor_optuna() -> None:
 def test_the_default_policy_holds_the_shares_the_platform_runs_on() -> None:
     p = DEFAULT_TIME_POLICY
     assert (p.share_of_time_left, p.share_before_refit, p.share_going_on) == (0.5, 0.2, 0.5)
-    assert (p.own_refit_share, p.slower_than_fastest) == (0.5, 2.0)
+    assert p.slower_than_fastest == 2.0
     assert (p.refit_safety, p.max_refit_share, p.min_epoch_share) == (1.25, 0.5, 0.5)
 
 
@@ -64,14 +64,11 @@ CAPS = [
     ("cap-short-first-rung", CandidatePace(600.0, 10, 2, first_epoch_share=0.25), 1000.0, 0.0, 0.0, Finished(), None, False, 750.0, None),
     # a resumed trial has fewer epochs to its first rung (at least one)
     ("cap-resumed", CandidatePace(600.0, 10, 2, initial_epoch=1), 1000.0, 0.0, 0.0, Finished(), None, False, 600.0, None),
-    # ``cap-before-refit``: a fifth once a trial completed (the clock keeps the refit's time)
-    ("refit", CandidatePace(50.0, 2, 2), 1000.0, 0.0, 0.0, Finished(completed=True), None, True, 200.0, 500.0),
-    # until then the trial's own refit (2 epochs at 50 s) is left out of the time left
-    ("refit-none-complete", CandidatePace(50.0, 2, 2), 1000.0, 0.0, 0.0, Finished(), None, True, 180.0, 450.0),
-    # ... at most half of it
-    ("refit-own-refit-half", CandidatePace(50.0, 40, 2), 1000.0, 0.0, 0.0, Finished(), None, True, 100.0, 250.0),
+    # ``cap-before-refit``: a fifth of the time left (the clock keeps the refit's time)
+    ("refit", CandidatePace(50.0, 2, 2), 1000.0, 0.0, 0.0, Finished(), None, True, 200.0, 500.0),
+    ("refit-reserve", CandidatePace(50.0, 2, 2), 1000.0, 0.0, 500.0, Finished(), None, True, 100.0, 250.0),
     # not much slower than the fastest: its share, even when its first rung is more
-    ("refit-fast-enough", CandidatePace(50.0, 2, 2), 400.0, 0.0, 0.0, Finished(True, 30.0), None, True, 100.0, 200.0),
+    ("refit-fast-enough", CandidatePace(50.0, 2, 2), 400.0, 0.0, 0.0, Finished(30.0), None, True, 100.0, 200.0),
     # ``user-cap``: the user's, whatever the time left; no bound (nothing goes on past it)
     ("user-cap", CandidatePace(50.0, 10, 2), 1000.0, 0.0, 0.0, Finished(), 120.0, True, 120.0, None),
     ("user-cap-no-end", CandidatePace(50.0, 10, 2), None, 0.0, 0.0, Finished(), 120.0, False, 120.0, None),
@@ -97,13 +94,13 @@ def test_the_cap_of_a_trial_and_its_bound_on_going_on(
 # (id, pace, seconds left, finished, user cap, refit, the reason it is pruned)
 PRUNED = [
     ("too-slow", CandidatePace(600.0, 2, 2), 120.0, Finished(), None, False, rf"{TOO_SLOW}: about 600 s per epoch"),
-    ("too-slow-with-refit", CandidatePace(600.0, 2, 2), 120.0, Finished(True, 5.0), None, True, rf"{TOO_SLOW}: about 600 s per epoch"),
+    ("too-slow-with-refit", CandidatePace(600.0, 2, 2), 120.0, Finished(5.0), None, True, rf"{TOO_SLOW}: about 600 s per epoch"),
     (
         "user-cap-too-short", CandidatePace(600.0, 2, 2), None, Finished(), 60.0, False,
         r"too slow for the per-trial time budget of 60s: about 600 s per epoch",
     ),
     (
-        "slower-than-fastest", CandidatePace(50.0, 2, 2), 400.0, Finished(True, 5.0), None, True,
+        "slower-than-fastest", CandidatePace(50.0, 2, 2), 400.0, Finished(5.0), None, True,
         rf"{TOO_SLOW}: about 50 s per epoch, 10x the fastest trial's; its first rung needs 100s, more than its share \(80s\)",
     ),
 ]  # fmt: skip
@@ -133,14 +130,14 @@ def test_a_much_slower_candidate_trains_with_a_refit_only_if_its_first_rung_fits
     """Its first rung needs 100 s (2 epochs at 50 s); a fifth of 400 s is 80 s, of 1000 s 200 s;
     twice the fastest's first rung is 20 s at 5 s an epoch, 120 s at 30 s."""
     pace = CandidatePace(50.0, 2, 2)
-    finished = Finished(completed=True, fastest=fastest)
+    finished = Finished(fastest=fastest)
     assert POLICY.affordable(pace, left=left, finished=finished, refit_follows=refit) is trains
 
 
 def test_the_shares_are_the_policys_fields() -> None:
     pace, left = CandidatePace(10.0, 2, 1), 1000.0
     assert TimePolicy(share_of_time_left=0.1).trial_time(pace, left=left) == (100.0, None)
-    finished = Finished(completed=True)
+    finished = Finished()
     got = TimePolicy(share_before_refit=0.0, share_going_on=0.3).trial_time(pace, left=left, finished=finished, refit_follows=True)
     assert got == (10.0, 300.0)  # the cap: its first rung alone; the bound: 30 % of the time left
     assert TimePolicy(share_going_on=0.0).trial_time(pace, left=left, finished=finished, refit_follows=True).bound == 10.0
@@ -188,7 +185,7 @@ def test_the_ablations_turn_off_one_going_on_rule_each() -> None:
 
 def test_an_unbounded_going_on_share_leaves_a_spared_trial_no_bound() -> None:
     pace = CandidatePace(per_epoch=10.0, epochs=10, first_rung=2)
-    done = Finished(completed=True, fastest=10.0)
+    done = Finished(fastest=10.0)
     assert POLICY.trial_time(pace, left=1000.0, finished=done, refit_follows=True).bound == 500.0
     unbounded = replace(POLICY, share_going_on=math.inf)
     assert unbounded.trial_time(pace, left=1000.0, finished=done, refit_follows=True) == (200.0, None)
