@@ -276,8 +276,8 @@ def report(
                 f"| {m} | {_median_range(accs)} | {statistics.median(regrets):.4f} | {presets}/{len(rs)} | "
                 f"{sum(a is None for a in accs)} |" if regrets else f"| {m} | - | - | - | {len(rs)} |"
             )
-        lines += ["", "| ours | against | wins-ties-losses | median difference (test images) | ended early | "
-                  "sign test p | Wilcoxon p | by validation accuracy |",
+        lines += ["", ("| ours | against | wins-ties-losses | median difference (test images) | ended early | "
+                       "sign test p | Wilcoxon p | by validation accuracy |"),
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for a, b in pairs:
             if not rows.get(a) or not rows.get(b):
