@@ -94,6 +94,19 @@ class SearchSpace(abc.ABC, Generic[A]):
         """Known-good points of this space, by name (:attr:`PRESETS`)."""
         return self.PRESETS
 
+    def preset_of(self, values: Mapping[str, Any], dataset: str | None = None) -> str | None:
+        """The name of the preset whose every value ``values`` holds (of ``dataset``'s presets
+        when given), or None: a point a search drew or was given that is a preset."""
+        return next(
+            (
+                name
+                for name, preset in self.presets.items()
+                if (dataset is None or preset.dataset == dataset)
+                and all(k in values and values[k] == v for k, v in preset.params.items())
+            ),
+            None,
+        )
+
     @property
     def spec(self) -> str | None:
         """What :func:`spaces.get_space` resolves to this very space in any process: a family's

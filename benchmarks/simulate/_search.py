@@ -295,7 +295,6 @@ def simulate_keras_tuner(
     trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
     oracle = _oracle(tuner, max_epochs, seed, [p.params for p in space.presets.values()] if presets else ())
     oracle.verbose = 0  # keras-tuner's own table of every trial
-    preset_points = [dict(p.params) for p in space.presets.values()]
     finished: list[tuple[float, ReplayModel, bool]] = []  # (validation accuracy, model, is a preset)
     models: dict[str, ReplayModel] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -327,8 +326,7 @@ def simulate_keras_tuner(
             trial.status = kt.engine.trial.TrialStatus.COMPLETED
             oracle.end_trial(trial)
             if virtual.now() <= budget:
-                is_preset = any(all(source.values.get(k) == v for k, v in p.items()) for p in preset_points)
-                finished.append((float(result.val_accuracy), model, is_preset))
+                finished.append((float(result.val_accuracy), model, space.preset_of(source.values) is not None))
     distances = [m.distance for m in trainer.fits]
     if not finished:
         return Outcome(None, None, trials, 0, 0, None, False, None, virtual.now(), max(distances, default=0.0))

@@ -199,13 +199,13 @@ class _PlatformTuner(kt.Tuner):
         directory: str,
         project_name: str,
         round_models: _RoundModels | None = None,
-        presets: Mapping[str, Mapping[str, Any]] | None = None,
+        dataset: str | None = None,
     ) -> None:
         super().__init__(oracle=oracle, hypermodel=hypermodel, directory=directory, project_name=project_name)
         self.study, self.objective = study, objective
         self.n_trials, self.clock = n_trials, clock
         self.round_models = round_models
-        self.presets = dict(presets or {})  # name -> values: a trial with a preset's values is that preset
+        self.dataset = dataset  # a trial with the values of one of its presets is that preset
         self.started = 0
         self.progress = ProgressPrinter()
 
@@ -225,7 +225,7 @@ class _PlatformTuner(kt.Tuner):
         continues = str(hp.values.get("tuner/trial_id", "")) or None
         if self.round_models is None or self.objective.checkpoints is None:
             continues = None
-        preset = next((n for n, p in self.presets.items() if all(values.get(k) == v for k, v in p.items())), None)
+        preset = self.hypermodel.space.preset_of(values, self.dataset)
         record = TrialRecord(
             engine="keras-tuner", keras_tuner_trial=str(trial.trial_id), keras_tuner_epochs=bracket,
             keras_tuner_continues=continues, preset=preset,
@@ -369,7 +369,7 @@ def run_keras_tuner(prepared: Prepared, observers: list[TrialObserver] | None = 
         directory=str(directory),
         project_name=study.study_name,
         round_models=round_models if s.tuner == "hyperband" else None,
-        presets={p.name: p.params for p in prepared.space.presets.values() if p.dataset == s.dataset_name},
+        dataset=s.dataset_name,
     )
     if s.n_trials is not None:
         # the oracle reloaded the trials of earlier invocations: this one may start n_trials more

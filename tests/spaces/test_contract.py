@@ -273,6 +273,18 @@ def test_preset_is_a_valid_point(family: str, name: str) -> None:
 
 
 @pytest.mark.parametrize(("family", "name"), PRESETS)
+def test_a_presets_values_are_known_as_that_preset_and_no_other_point_is(family: str, name: str) -> None:
+    space = spaces.get_space(family)
+    preset = space.presets[name]
+    drawn = {**preset.params, "tuner/epochs": 3}  # an engine's point: the preset's values and more
+    assert space.preset_of(drawn) == name == space.preset_of(drawn, preset.dataset)
+    assert space.preset_of(drawn, "another data set") is None
+    first = next(iter(preset.params))
+    assert space.preset_of({**preset.params, first: ("changed", preset.params[first])}) != name
+    assert space.preset_of({k: v for k, v in preset.params.items() if k != first}) != name
+
+
+@pytest.mark.parametrize(("family", "name"), PRESETS)
 def test_preset_builds_with_the_documented_param_count(family: str, name: str) -> None:
     space = spaces.get_space(family)
     preset = space.presets[name]
