@@ -6,7 +6,7 @@ budget) and prints the verdicts; :func:`simulate_platform` is one search of ``se
 options, :func:`simulate_optuna_user` one of an Optuna user's script.
 """
 
-from benchmarks.simulate._replay import ReplayModel, ReplayTrainer
+from benchmarks.simulate._replay import ReplayModel, ReplayTrainer, ValidationDraw
 from benchmarks.simulate._search import (
     Outcome,
     simulate_keras_tuner,
@@ -20,6 +20,7 @@ __all__ = [
     "ReplayModel",
     "ReplayTrainer",
     "Surrogate",
+    "ValidationDraw",
     "simulate_keras_tuner",
     "simulate_optuna_user",
     "simulate_platform",

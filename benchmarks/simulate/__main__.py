@@ -14,7 +14,8 @@ once; seed k is the same for every method (paired). The methods:
   Hyperband or successive-halving pruner) and ``random`` (no pruner), each from nothing and with
   the documents' presets enqueued first (``+presets``).
 * keras-tuner users' searches (:func:`~benchmarks.simulate.simulate_keras_tuner`): ``kt-hyperband``
-  and ``kt-bayesian``, from nothing only (keras-tuner's oracles take no initial points).
+  and ``kt-bayesian``, from nothing and with the presets as the oracle's initial points
+  (``+presets``, as ``--engine keras-tuner --enqueue-presets`` gives them).
 
 The ablation (``--ablation``): ``make-run`` with one rule of its time policy off or relaxed
 (:data:`POLICY_ABLATIONS`, fields of :class:`~search.policy.TimePolicy`) or one option changed
@@ -28,6 +29,13 @@ counts of test images (a tie is a tie); a search that completed no trial is coun
 pair gets its wins, ties and losses, the sign test's and Wilcoxon's p-values. The page
 (``--out``) draws each method's median best validation accuracy against time, with a band from
 the 10th to the 90th percentile of the seeds.
+
+Validation (``--validation-images N``): by default every search sees the recorded validation
+accuracy, of the recording's small split (600 images at ``--limit 6000``); with N, every epoch's
+validation accuracy is drawn from a split of N images around the recorded test accuracy, afresh
+per seed and the same for every method of a seed (:class:`~benchmarks.simulate.ValidationDraw`):
+``--validation-images 6000`` is the split ``make run`` validates on. Its results go to their own
+file (``simulate-FAMILY-valN.jsonl``).
 
 Budgets: the curves are recorded on a subset of the images, where an epoch takes that share of
 an epoch on all of them; a budget of M minutes is ``60 M x recorded training images / 54,000``
@@ -229,9 +237,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if results_path.is_file():
         for line in results_path.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["speed"], r["budget_minutes"], r["seed"], r["method"]))
+            if r.get("validation_images") == args.validation_images:
+                done.add((r["speed"], r["budget_minutes"], r["seed"], r["method"]))
     results_path.parent.mkdir(parents=True, exist_ok=True)
-    jobs = [(Path(args.curves), speed, minutes, seed, method)
+    jobs = [(Path(args.curves), speed, minutes, seed, method, args.validation_images)
             for speed in args.speeds for minutes in args.budgets for seed in range(args.seeds)
             for method in args.methods if (speed, minutes, seed, method) not in done]  # fmt: skip
     _log.info("%d simulated searches to run, %d already in %s", len(jobs), len(done), results_path)
@@ -343,10 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="the page (default: --results with .html)")
     p.add_argument("--report", action="store_true", help="only the tables and page from --results")
     p.add_argument("--workers", type=int, default=1, help="processes running searches (default 1)")
+    p.add_argument("--validation-images", type=int, metavar="N",
+                   help="every epoch's validation accuracy drawn from a split of N images around the recorded "
+                        "test accuracy, afresh per seed (ValidationDraw; default: the recorded validation split)")  # fmt: skip
     args = p.parse_args(argv)
     args.methods = args.methods or (["make-run", *ABLATIONS] if args.ablation else list(METHODS))
-    if args.seeds < 1 or args.workers < 1 or any(s <= 0 for s in args.speeds) or any(b <= 0 for b in args.budgets):
-        print("error: --seeds, --workers, --speeds and --budgets must be positive", file=sys.stderr)
+    if (args.seeds < 1 or args.workers < 1 or any(s <= 0 for s in args.speeds) or any(b <= 0 for b in args.budgets)
+            or (args.validation_images is not None and args.validation_images < 1)):  # fmt: skip
+        print("error: --seeds, --workers, --speeds, --budgets and --validation-images must be positive", file=sys.stderr)
         return 2
     if not args.report and not Path(args.curves).exists():
         print(f"error: no curve file {args.curves}", file=sys.stderr)
@@ -355,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("search", "optuna"):
         logging.getLogger(name).setLevel(logging.ERROR)
     family = Path(args.curves).name.split(".")[0]
-    args.results = args.results or ROOT / "benchmarks" / "results" / f"simulate-{family}.jsonl"
+    drawn = f"-val{args.validation_images}" if args.validation_images else ""
+    args.results = args.results or ROOT / "benchmarks" / "results" / f"simulate-{family}{drawn}.jsonl"
     page = Path(args.results).with_suffix("")
     args.out = args.out or page.with_name(page.name + ("-ablation" if args.ablation else "") + ".html")
     if args.report:
@@ -363,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         results = run(args)
     results = [r for r in results if r["method"] in args.methods and r["speed"] in args.speeds
-               and r["budget_minutes"] in args.budgets and r["seed"] < args.seeds]  # fmt: skip
+               and r["budget_minutes"] in args.budgets and r["seed"] < args.seeds
+               and r.get("validation_images") == args.validation_images]  # fmt: skip
     for line in report(results, args.methods, ABLATION_PAIRS if args.ablation else PAIRS):
         print(line)
     figure(results, args.methods, Path(args.out))

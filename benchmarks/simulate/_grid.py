@@ -34,9 +34,10 @@ def _load(curves: Path) -> tuple[Any, Any, str, float]:
     return surrogate, data, family, surrogate.best()
 
 
-def search_job(job: tuple[Path, float, float, int, str]) -> str:
-    """One simulated search, as a results line (run in a worker process: loaded once per process)."""
-    curves, speed, minutes, seed, method = job
+def search_job(job: tuple[Path, float, float, int, str, int | None]) -> str:
+    """One simulated search, as a results line (run in a worker process: loaded once per process);
+    the job's last field is the validation split drawn (None: the recorded one)."""
+    curves, speed, minutes, seed, method, validation_images = job
     global _LOADED
     if _LOADED is None or _LOADED[0] != curves:
         from benchmarks.simulate.__main__ import _methods
@@ -45,9 +46,12 @@ def search_job(job: tuple[Path, float, float, int, str]) -> str:
     _, (surrogate, data, family, best), methods = _LOADED
     unit = len(data.y_train) / FULL_TRAIN_IMAGES * 60.0
     start = time.perf_counter()
-    outcome = methods[method](surrogate, data, family, budget=minutes * unit, seed=seed, speed=speed)
+    outcome = methods[method](
+        surrogate, data, family, budget=minutes * unit, seed=seed, speed=speed, validation_images=validation_images
+    )
     row = {"family": family, "method": method, "speed": speed, "budget_minutes": minutes,
            "seed": seed, "best_recorded": best, "test_images": len(data.y_test),
+           "validation_images": validation_images,
            "wall": round(time.perf_counter() - start, 3), **asdict(outcome)}  # fmt: skip
     return json.dumps(row)
 

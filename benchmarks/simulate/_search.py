@@ -31,7 +31,13 @@ from typing import Any
 import optuna
 
 from benchmarks.simulate._grid import FULL_TRAIN_IMAGES
-from benchmarks.simulate._replay import BUILD_SECONDS, TRACKING_SECONDS, ReplayModel, ReplayTrainer
+from benchmarks.simulate._replay import (
+    BUILD_SECONDS,
+    TRACKING_SECONDS,
+    ReplayModel,
+    ReplayTrainer,
+    ValidationDraw,
+)
 from benchmarks.simulate._surrogate import Surrogate
 from search.core import VirtualClock
 from search.data import Dataset
@@ -92,6 +98,17 @@ def _best_so_far(study: optuna.Study) -> tuple[tuple[float, float], ...]:
     return tuple(points)
 
 
+def _trainer(
+    surrogate: Surrogate, virtual: VirtualClock, data: Dataset, *, speed: float, seed: int, validation_images: int | None
+) -> ReplayTrainer:
+    """The replay trainer of one search (``validation_images``: a :class:`ValidationDraw` of that
+    many images for ``seed``, in place of the recorded validation accuracy)."""
+    validation = ValidationDraw(validation_images, seed) if validation_images else None
+    return ReplayTrainer(
+        surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data), validation=validation
+    )
+
+
 def simulate_platform(
     surrogate: Surrogate,
     data: Dataset,
@@ -102,10 +119,12 @@ def simulate_platform(
     seed: int,
     speed: float = 1.0,
     policy: TimePolicy = DEFAULT_TIME_POLICY,
+    validation_images: int | None = None,
 ) -> Outcome:
     """One search with ``search.run``'s ``options`` (``--timeout`` is ``budget`` virtual seconds,
     ``--seed`` is ``seed``), on a machine ``speed`` times as fast as the recording's, under the
-    time rules of ``policy`` (the platform's own unless an ablation varies one)."""
+    time rules of ``policy`` (the platform's own unless an ablation varies one); every method's
+    ``validation_images``: see :class:`~benchmarks.simulate.ValidationDraw`."""
     from search.execution import Prepared, make_clock, make_objective
     from search.execution._presets import enqueue_presets
     from search.final import refit
@@ -127,7 +146,7 @@ def simulate_platform(
     if settings.enqueue_presets:
         enqueue_presets(study, space, settings.dataset_name, data.input_shape, data.num_classes)
     virtual = VirtualClock()
-    trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
+    trainer = _trainer(surrogate, virtual, data, speed=speed, seed=seed, validation_images=validation_images)
     clock = make_clock(prepared, virtual, policy)
     objective = make_objective(prepared, ObserverGroup([]), clock, trainer=trainer, policy=policy)
     objective.checkpoints = None
@@ -184,6 +203,7 @@ def simulate_optuna_user(
     speed: float = 1.0,
     presets: bool = False,
     max_epochs: int = 10,
+    validation_images: int | None = None,
 ) -> Outcome:
     """An Optuna user's script: ``sampler`` (``tpe``: TPE as Optuna's docs set it up; ``random``)
     and ``pruner`` (``hyperband``, ``successive-halving``/ASHA, ``median`` or ``none``: Optuna's
@@ -205,7 +225,7 @@ def simulate_optuna_user(
         for preset in space.presets.values():
             study.enqueue_trial(dict(preset.params), user_attrs={"preset": preset.name})
     virtual = VirtualClock()
-    trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
+    trainer = _trainer(surrogate, virtual, data, speed=speed, seed=seed, validation_images=validation_images)
     finished_by_budget: list[tuple[optuna.trial.FrozenTrial, ReplayModel]] = []
     models: dict[int, ReplayModel] = {}
     while virtual.now() < budget:
@@ -276,6 +296,7 @@ def simulate_keras_tuner(
     speed: float = 1.0,
     presets: bool = False,
     max_epochs: int = 10,
+    validation_images: int | None = None,
 ) -> Outcome:
     """A keras-tuner user's search: the oracle ``tuner`` (``hyperband``, ``bayesian`` or
     ``random``, configured as the platform's keras-tuner engine configures them) proposes, every
@@ -292,7 +313,7 @@ def simulate_keras_tuner(
 
     space = get_space(family)
     virtual = VirtualClock()
-    trainer = ReplayTrainer(surrogate, virtual, speed=speed, build_seconds=_overhead(BUILD_SECONDS, data))
+    trainer = _trainer(surrogate, virtual, data, speed=speed, seed=seed, validation_images=validation_images)
     oracle = _oracle(tuner, max_epochs, seed, [p.params for p in space.presets.values()] if presets else ())
     oracle.verbose = 0  # keras-tuner's own table of every trial
     finished: list[tuple[float, ReplayModel, bool]] = []  # (validation accuracy, model, is a preset)

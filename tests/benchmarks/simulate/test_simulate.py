@@ -14,7 +14,13 @@ import pytest
 
 from benchmarks.curves import CurveRecord, config_id
 from benchmarks.curves.collect import draw_configs
-from benchmarks.simulate import ReplayTrainer, Surrogate, simulate_optuna_user, simulate_platform
+from benchmarks.simulate import (
+    ReplayTrainer,
+    Surrogate,
+    ValidationDraw,
+    simulate_optuna_user,
+    simulate_platform,
+)
 from benchmarks.simulate.__main__ import main, make_run_options
 from search.core import VirtualClock
 from search.data import dataset_from_arrays
@@ -123,8 +129,40 @@ def test_the_benchmark_reads_make_runs_own_options() -> None:
 def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--curves", str(tmp_path / "none.jsonl.gz"), "--results", str(tmp_path / "r.jsonl")]) == 2
     assert main(["--seeds", "0", "--results", str(tmp_path / "r.jsonl")]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+    assert main(["--validation-images", "0", "--results", str(tmp_path / "r.jsonl")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 3
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_drawn_validation_split_is_paired_centred_on_the_test_accuracy_and_at_its_resolution(
+    surrogate: Surrogate,
+) -> None:
+    record, epoch, images = surrogate.records[0], 3, 6000
+    draws = [ValidationDraw(images, seed)(record, epoch) for seed in range(400)]
+    assert draws[:5] == [ValidationDraw(images, seed)(record, epoch) for seed in range(5)]  # the same seed, the same split
+    assert all(round(d * images) == pytest.approx(d * images) for d in draws)  # a count of the split's images
+    p = record.test_accuracy[epoch]
+    mean, sd = sum(draws) / len(draws), math.sqrt(p * (1 - p) / images)
+    assert abs(mean - p) < 4 * sd / math.sqrt(len(draws)) and len(set(draws)) > 20
+    assert ValidationDraw(images, 0)(record, epoch) != ValidationDraw(images, 0)(record, epoch + 1) or p == 0
+
+
+@pytest.mark.parametrize("method", ["platform", "optuna", "keras-tuner"])
+def test_every_method_validates_on_the_drawn_split_when_given_one(surrogate: Surrogate, data, method: str) -> None:
+    from benchmarks.simulate import simulate_keras_tuner
+
+    search = {
+        "platform": lambda **kw: simulate_platform(surrogate, data, FAMILY, make_run_options(), **kw),
+        "optuna": lambda **kw: simulate_optuna_user(surrogate, data, FAMILY, sampler="random", pruner="none", **kw),
+        "keras-tuner": lambda **kw: simulate_keras_tuner(surrogate, data, FAMILY, tuner="hyperband", **kw),
+    }[method]
+    recorded = search(budget=300.0, seed=0)
+    drawn = search(budget=300.0, seed=0, validation_images=6000)
+    assert drawn == search(budget=300.0, seed=0, validation_images=6000)
+    recorded_values = {v for r in surrogate.records for v in r.val_accuracy}
+    assert drawn.val_accuracy is not None and drawn.val_accuracy not in recorded_values
+    assert round(drawn.val_accuracy * 6000) == pytest.approx(drawn.val_accuracy * 6000)
+    assert recorded.val_accuracy in recorded_values
 
 
 @pytest.mark.parametrize("tuner", ["hyperband", "bayesian"])
