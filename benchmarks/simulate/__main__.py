@@ -272,8 +272,9 @@ def report(
                           key=lambda r: r["seed"]) for m in methods}  # fmt: skip
         seeds = min((len(v) for v in rows.values() if v), default=0)
         lines += [f"### speed {speed}x, {minutes} minutes ({seeds} seeds)", "",
-                  "| method | test accuracy, median (range) | regret, median | final = a preset | no trial completed |",
-                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+                  ("| method | test accuracy, median (range) | regret, median | final = a preset | no trial completed | "
+                   "configurations trained, median |"),
+                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for m in methods:
             rs = rows[m]
             if not rs:
@@ -281,9 +282,11 @@ def report(
             accs = [r["test_accuracy"] for r in rs]
             regrets = [r["best_recorded"] - r["test_accuracy"] for r in rs if r["test_accuracy"] is not None]
             presets = sum(bool(r["final_is_preset"]) for r in rs)
+            configs = [r["configs"] for r in rs if r.get("configs")]  # rows of before it was counted: none
+            trained = f"{statistics.median(configs):g}" if configs else "-"
             lines.append(
                 f"| {m} | {_median_range(accs)} | {statistics.median(regrets):.4f} | {presets}/{len(rs)} | "
-                f"{sum(a is None for a in accs)} |" if regrets else f"| {m} | - | - | - | {len(rs)} |"
+                f"{sum(a is None for a in accs)} | {trained} |" if regrets else f"| {m} | - | - | - | {len(rs)} | {trained} |"
             )
         lines += ["", ("| ours | against | wins-ties-losses | median difference (test images) | ended early | "
                        "sign test p | Wilcoxon p | by validation accuracy |"),

@@ -64,10 +64,17 @@ class Outcome:
     max_distance: float  # the farthest any trial's point was from its recorded configuration
     curve: tuple[tuple[float, float], ...] = ()  # (virtual seconds, best validation accuracy so far)
     # at each trial that completed
+    configs: int = 0  # distinct recorded configurations trained (a point near one already trained
+    # replays that one's curve again: the surrogate has nothing between its records)
+
+
+def _fitted(fits: list[ReplayModel]) -> dict[str, Any]:
+    """The Outcome fields of the models a search trained: how far from their records, how many."""
+    return {"max_distance": max((m.distance for m in fits), default=0.0), "configs": len({m.record.id for m in fits})}
 
 
 def _outcome(study: optuna.Study, best: optuna.trial.FrozenTrial | None, test: float | None, *,
-             refit_epochs: int | None, seconds: float, distances: list[float]) -> Outcome:
+             refit_epochs: int | None, seconds: float, fits: list[ReplayModel]) -> Outcome:
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
     return Outcome(
@@ -80,8 +87,8 @@ def _outcome(study: optuna.Study, best: optuna.trial.FrozenTrial | None, test: f
         final_is_preset=best is not None and bool(TrialRecord.of(best).preset),
         refit_epochs=refit_epochs,
         seconds=seconds,
-        max_distance=max(distances, default=0.0),
         curve=_best_so_far(study),
+        **_fitted(fits),
     )
 
 
@@ -163,10 +170,9 @@ def simulate_platform(
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except Exception:  # noqa: BLE001 - a failed trial, as the platform records it
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    distances = [m.distance for m in trainer.fits]
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
-        return _outcome(study, None, None, refit_epochs=None, seconds=virtual.now(), distances=distances)
+        return _outcome(study, None, None, refit_epochs=None, seconds=virtual.now(), fits=trainer.fits)
     best = max(complete, key=lambda t: t.values[0])
     record, _ = surrogate.nearest(best.params)
     test = _own_model_test(record, TrialRecord.of(best).best_epoch)
@@ -176,7 +182,7 @@ def simulate_platform(
         if fit is not None:
             refit_epochs = fit.epochs_run
             test = float(record.test_accuracy[min(fit.epochs_run, len(record.test_accuracy)) - 1])
-    return _outcome(study, best, test, refit_epochs=refit_epochs, seconds=virtual.now(), distances=distances)
+    return _outcome(study, best, test, refit_epochs=refit_epochs, seconds=virtual.now(), fits=trainer.fits)
 
 
 def _overhead(seconds: float, data: Dataset) -> float:
@@ -249,12 +255,11 @@ def simulate_optuna_user(
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         except Exception:  # noqa: BLE001 - a diverged configuration
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    distances = [m.distance for m in trainer.fits]
     if not finished_by_budget:
-        return _outcome(study, None, None, refit_epochs=None, seconds=virtual.now(), distances=distances)
+        return _outcome(study, None, None, refit_epochs=None, seconds=virtual.now(), fits=trainer.fits)
     best, model = max(finished_by_budget, key=lambda tm: tm[0].value)
     test = _own_model_test(model.record, (model.best_epoch or 0) + 1)
-    return _outcome(study, best, test, refit_epochs=None, seconds=virtual.now(), distances=distances)
+    return _outcome(study, best, test, refit_epochs=None, seconds=virtual.now(), fits=trainer.fits)
 
 
 class _OptunaReport:
@@ -348,12 +353,11 @@ def simulate_keras_tuner(
             oracle.end_trial(trial)
             if virtual.now() <= budget:
                 finished.append((float(result.val_accuracy), model, space.preset_of(source.values) is not None))
-    distances = [m.distance for m in trainer.fits]
     if not finished:
-        return Outcome(None, None, trials, 0, 0, None, False, None, virtual.now(), max(distances, default=0.0))
+        return Outcome(None, None, trials, 0, 0, None, False, None, virtual.now(), **_fitted(trainer.fits))
     value, model, is_preset = max(finished, key=lambda vmp: vmp[0])
     return Outcome(
         test_accuracy=trainer.test_accuracy(model), val_accuracy=value, trials=trials, complete=len(finished),
         pruned=0, final_trial=None, final_is_preset=is_preset, refit_epochs=None, seconds=virtual.now(),
-        max_distance=max(distances, default=0.0),
+        **_fitted(trainer.fits),
     )  # fmt: skip

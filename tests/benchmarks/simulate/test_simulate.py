@@ -97,6 +97,7 @@ def test_a_simulated_search_keeps_its_budget_and_is_the_same_for_the_same_seed(s
     assert runs[0] == runs[1]  # paired seeds: the same search again
     for outcome in runs:
         assert outcome.test_accuracy is not None and outcome.complete >= 1
+        assert 1 <= outcome.configs <= outcome.trials  # distinct recorded configurations it trained
         # search, refit and all within --timeout, but for the replayed batch during which it passed
         # (a trial stops after it) and the builds that started before it
         batch = max(max(r.epoch_seconds) for r in surrogate.records) / 8
