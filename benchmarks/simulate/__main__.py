@@ -60,7 +60,7 @@ from typing import Any
 
 from benchmarks.simulate._grid import search_job
 
-__all__ = ["ABLATIONS", "METHODS", "OPTION_ABLATIONS", "POLICY_ABLATIONS", "main", "make_run_options"]
+__all__ = ["ABLATIONS", "METHODS", "OPTION_ABLATIONS", "POLICY_ABLATIONS", "SAMPLER_ABLATIONS", "main", "make_run_options"]
 
 _log = logging.getLogger("benchmarks.simulate")
 
@@ -121,7 +121,14 @@ CANDIDATES: dict[str, tuple[dict[str, Any], Callable[[list[str]], list[str]]]] =
     ),
 }
 
-ABLATIONS = (*POLICY_ABLATIONS, *OPTION_ABLATIONS, *CANDIDATES)
+#: ``make run`` with its prior sampler's exploration changed: keyword arguments of
+#: :class:`~search.samplers.PriorSampler` (``"global": "uniform"``: uniform global draws)
+SAMPLER_ABLATIONS: dict[str, dict[str, Any]] = {
+    "make-run/global-share=1/2": {"global_share": 0.5},  # PriorBand's share at its lowest rung
+    "make-run/global=uniform": {"global": "uniform"},  # PriorBand's random draws, not TPE's
+}
+
+ABLATIONS = (*POLICY_ABLATIONS, *OPTION_ABLATIONS, *CANDIDATES, *SAMPLER_ABLATIONS)
 
 
 def _methods() -> dict[str, Callable[..., Any]]:
@@ -144,6 +151,10 @@ def _methods() -> dict[str, Callable[..., Any]]:
         policy, changed = replace(DEFAULT_TIME_POLICY, **fields), change(options)
         methods[name] = lambda s, d, f, policy=policy, changed=changed, **kw: simulate_platform(
             s, d, f, changed, policy=policy, **kw
+        )
+    for name, prior_options in SAMPLER_ABLATIONS.items():
+        methods[name] = lambda s, d, f, prior_options=prior_options, **kw: simulate_platform(
+            s, d, f, options, prior_options=prior_options, **kw
         )
     for name, sampler, pruner in (
         ("tpe-hyperband", "tpe", "hyperband"),

@@ -25,6 +25,7 @@ the final model is the best trial's own model, from trials finished by the budge
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -127,11 +128,14 @@ def simulate_platform(
     speed: float = 1.0,
     policy: TimePolicy = DEFAULT_TIME_POLICY,
     validation_images: int | None = None,
+    prior_options: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """One search with ``search.run``'s ``options`` (``--timeout`` is ``budget`` virtual seconds,
     ``--seed`` is ``seed``), on a machine ``speed`` times as fast as the recording's, under the
     time rules of ``policy`` (the platform's own unless an ablation varies one); every method's
-    ``validation_images``: see :class:`~benchmarks.simulate.ValidationDraw`."""
+    ``validation_images``: see :class:`~benchmarks.simulate.ValidationDraw`; ``prior_options``:
+    keyword arguments of :class:`~search.samplers.PriorSampler` an ablation varies (``"global":
+    "uniform"``: its global draws uniform, as PriorBand's random ones, instead of TPE's)."""
     from search.execution import Prepared, make_clock, make_objective
     from search.execution._presets import enqueue_presets
     from search.final import refit
@@ -148,7 +152,15 @@ def simulate_platform(
     priors = [p.params for p in space.presets.values() if p.dataset == settings.dataset_name]
     pruner = make_pruner("none" if len(settings.objectives) > 1 else settings.pruner, settings.max_epochs,
                          len(data.y_val), data.num_classes)  # fmt: skip
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(settings.sampler, seed, priors), pruner=pruner)
+    sampler = make_sampler(settings.sampler, seed, priors)
+    if prior_options:
+        from search.samplers import PriorSampler
+
+        options = dict(prior_options)
+        if options.pop("global", None) == "uniform":
+            options["base_sampler"] = optuna.samplers.RandomSampler(seed=seed)
+        sampler = PriorSampler(priors, seed=seed, **options)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     prepared = Prepared(settings, space, data, study, None)  # type: ignore[arg-type]
     if settings.enqueue_presets:
         enqueue_presets(study, space, settings.dataset_name, data.input_shape, data.num_classes)

@@ -246,6 +246,15 @@ def test_the_policy_given_reaches_the_clock_and_the_refit(surrogate: Surrogate, 
     assert default.refit_epochs is not None and starved.refit_epochs is None
 
 
+@pytest.mark.parametrize("prior_options", [{"global": "uniform"}, {"global_share": 0.95}])
+def test_a_sampler_ablation_reaches_the_prior_sampler(surrogate: Surrogate, data, prior_options: dict) -> None:
+    default = simulate_platform(surrogate, data, FAMILY, make_run_options(), budget=600.0, seed=3)
+    changed = simulate_platform(surrogate, data, FAMILY, make_run_options(), budget=600.0, seed=3, prior_options=prior_options)
+    assert changed != default and changed.complete >= 1
+    assert changed == simulate_platform(surrogate, data, FAMILY, make_run_options(), budget=600.0, seed=3,
+                                        prior_options=prior_options)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("a", "b", "record", "median_diff", "by_validation"),
     [
