@@ -218,7 +218,8 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5, help="paired seeds 0..N-1 (default 5)")
+    parser.add_argument("--seeds", type=int, default=5, help="paired seeds FIRST..FIRST+N-1 (default 5)")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="FIRST", help="the first paired seed (default 0)")
     parser.add_argument("--minutes", type=float, default=20.0, help="each method's budget (default 20)")
     parser.add_argument("--limit", type=int, default=None, help="a stratified subset of the images (quick runs)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"the preset trained alone (default {DEFAULT_PRESET})")
@@ -232,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.alone:
         args.out.write_text(json.dumps(train_alone(args.alone, args.seed, args.minutes, args.limit)))
         return
+    if args.seeds < 1 or args.first_seed < 0 or args.minutes <= 0:
+        parser.error("--seeds and --minutes must be positive, --first-seed at least 0")
     if args.report:
         _log.info("%s", report(_read(args.results)))
         return
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("needs two cores: the methods run side by side, one core each")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = {r["seed"] for r in _read(args.results) if r["minutes"] == args.minutes and r["limit"] == args.limit}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         if seed in done:
             continue
         _log.info("seed %d: make run and %s alone, %g minutes each, side by side", seed, args.preset, args.minutes)

@@ -21,23 +21,37 @@ def test_import_contracts_hold() -> None:
     assert "0 broken" in done.stdout
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help_imports_neither_tensorflow_nor_optuna(command: str) -> None:
+def _help_of(module: str) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE --help`` in a fresh interpreter, printing the heavy packages it loaded."""
     code = (
         "import sys, runpy\n"
-        f"sys.argv = ['search.{command}', '--help']\n"
+        f"sys.argv = ['{module}', '--help']\n"
         "try:\n"
-        f"    runpy.run_module('search.{command}', run_name='__main__')\n"
+        f"    runpy.run_module('{module}', run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    assert exc.code == 0, exc.code\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'optuna', 'mlflow') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_imports_neither_tensorflow_nor_optuna(command: str) -> None:
+    done = _help_of(f"search.{command}")
     assert done.returncode == 0, done.stderr
     assert "usage: python -m search." in done.stdout
     assert "HEAVY []" in done.stdout
     assert done.stderr == ""  # no absl/TensorFlow start-up lines
+
+
+@pytest.mark.parametrize("module", ["benchmarks.simulate", "benchmarks.against_preset", "benchmarks.curves.collect"])
+def test_the_search_benchmarks_help_imports_neither_tensorflow_nor_optuna(module: str) -> None:
+    """The instruments that judge the search (the simulator, its recorder, the real pairs)."""
+    done = _help_of(module)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
+    assert "HEAVY []" in done.stdout
 
 
 def test_option_names_match_what_they_name() -> None:

@@ -58,8 +58,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.simulate._grid import search_job
-
 __all__ = ["ABLATIONS", "METHODS", "OPTION_ABLATIONS", "POLICY_ABLATIONS", "SAMPLER_ABLATIONS", "main", "make_run_options"]
 
 _log = logging.getLogger("benchmarks.simulate")
@@ -96,6 +94,7 @@ POLICY_ABLATIONS: dict[str, dict[str, Any]] = {
     "make-run/refit-safety=1": {"refit_safety": 1.0},
     "make-run/max-refit-share=1": {"max_refit_share": 1.0},
     "make-run/refit-shrink=off": {"min_epoch_share": 1.0},  # a refit short of time is not shrunk
+    "make-run/cap=1/4": {"share_of_time_left": 0.25},  # shorter trials, more of them
 }
 
 #: ``make run`` with one of its options changed
@@ -255,6 +254,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             for speed in args.speeds for minutes in args.budgets for seed in range(args.seeds)
             for method in args.methods if (speed, minutes, seed, method) not in done]  # fmt: skip
     _log.info("%d simulated searches to run, %d already in %s", len(jobs), len(done), results_path)
+    from benchmarks.simulate._grid import search_job
+
     with results_path.open("a") as out:
         if args.workers == 1:
             lines = map(search_job, jobs)
@@ -386,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.results = args.results or ROOT / "benchmarks" / "results" / f"simulate-{family}{drawn}.jsonl"
     page = Path(args.results).with_suffix("")
     args.out = args.out or page.with_name(page.name + ("-ablation" if args.ablation else "") + ".html")
+    if args.report and not Path(args.results).exists():
+        print(f"error: no results file {args.results}", file=sys.stderr)
+        return 2
     if args.report:
         results = [json.loads(line) for line in Path(args.results).read_text().splitlines()]
     else:
@@ -393,6 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [r for r in results if r["method"] in args.methods and r["speed"] in args.speeds
                and r["budget_minutes"] in args.budgets and r["seed"] < args.seeds
                and r.get("validation_images") == args.validation_images]  # fmt: skip
+    if not results:
+        drawn_note = f" with --validation-images {args.validation_images}" if args.validation_images else ""
+        print(f"error: no searches in {args.results} for these methods, speeds and budgets{drawn_note}", file=sys.stderr)
+        return 2
     for line in report(results, args.methods, ABLATION_PAIRS if args.ablation else PAIRS):
         print(line)
     figure(results, args.methods, Path(args.out))

@@ -53,3 +53,15 @@ def test_the_preset_alone_stops_at_its_budget_with_its_best_epoch(keras_home: Pa
     row = against_preset.train_alone("doc003_cnn_dropout07", seed=0, minutes=0.1, limit=600)
     assert 1 <= row["epochs"] < against_preset.ALONE_EPOCHS  # stopped by its own clock, not its epochs
     assert 1 <= row["best_epoch"] <= row["epochs"] and 0.0 <= row["test_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("argv", [["--seeds", "0"], ["--first-seed", "-1"], ["--minutes", "0"]])
+def test_bad_arguments_exit_2_with_a_clear_error_before_anything_runs(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "pairs.jsonl"
+    with pytest.raises(SystemExit) as exc:
+        against_preset.main([*argv, "--results", str(results)])
+    assert exc.value.code == 2
+    assert "error: --seeds and --minutes must be positive" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not results.exists()

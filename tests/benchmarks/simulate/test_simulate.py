@@ -6,6 +6,7 @@ configuration's id), so the tests run in seconds; the real recordings are benchm
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -127,12 +128,27 @@ def test_the_benchmark_reads_make_runs_own_options() -> None:
     assert f"run: ARGS ?= --timeout 20m {' '.join(make_run_options())}" in makefile.read_text()
 
 
-def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--curves", str(tmp_path / "none.jsonl.gz"), "--results", str(tmp_path / "r.jsonl")]) == 2
-    assert main(["--seeds", "0", "--results", str(tmp_path / "r.jsonl")]) == 2
-    assert main(["--validation-images", "0", "--results", str(tmp_path / "r.jsonl")]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 3
-    assert not (tmp_path / "r.jsonl").exists()
+BAD_ARGUMENTS = [
+    pytest.param(["--curves", "{tmp}/none.jsonl.gz"], id="no-curve-file"),
+    pytest.param(["--seeds", "0"], id="no-seeds"),
+    pytest.param(["--validation-images", "0"], id="empty-validation-split"),
+    pytest.param(["--report", "--results", "{tmp}/missing.jsonl"], id="report-of-no-file"),
+    pytest.param(["--report", "--validation-images", "6000"], id="report-of-no-matching-search"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS)
+def test_bad_arguments_exit_2_with_one_line_and_store_nothing(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "r.jsonl"
+    results.write_text(json.dumps({"method": "make-run", "speed": 1.0, "budget_minutes": 20.0, "seed": 0}) + "\n")
+    before = results.read_text()
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main([*argv, *([] if "--results" in argv else ["--results", str(results)])]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert results.read_text() == before
+    assert not list(tmp_path.glob("*.html"))
 
 
 def test_a_drawn_validation_split_is_paired_centred_on_the_test_accuracy_and_at_its_resolution(
