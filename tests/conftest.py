@@ -169,3 +169,13 @@ def postgres_db(postgres_url: str) -> str:
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
     return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(autouse=True)
+def _float32_after_each_test() -> Iterator[None]:
+    """A search run in-process sets the process's precision (``auto`` is bfloat16 on a CPU with
+    native bfloat16); put float32 back so that no test's numbers depend on the one before it."""
+    yield
+    devices = sys.modules.get("search.training._devices")
+    if devices is not None and devices.precision_policy() != "float32":
+        devices.configure_precision("float32", warn=False)

@@ -162,6 +162,7 @@ def averaged(keras_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
             "--study", "lenet", "--storage", storage, "--artifacts", str(folder / "artifacts"),
             "--tracking-uri", f"sqlite:///{folder}/mlruns/mlflow.db", "--limit", "2000", "--seed", "2",
             "--max-epochs", "2", "--n-trials", "4", "--pruner", "none", "--ensemble", "3", "--refit",
+            "--precision", "float32",  # the averaged weights are compared to float32 members
         ]) == 0  # fmt: skip
     return folder, capture.getvalue()
 
