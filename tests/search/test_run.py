@@ -228,10 +228,10 @@ def test_jit_and_mixed_precision_options(keras_home: Path, tmp_path: Path, capsy
     assert run.main(args) == 0
     (trial,) = _study(tmp_path, "lenet-fashion_mnist").get_trials()
     assert trial.state == TrialState.COMPLETE  # the XLA-compiled model trained
-    from search.training._devices import _cpu_has_native_bfloat16, choose_policy
+    from search.training._devices import _cpu_has_native_bfloat16
 
     # on the CPU, --mixed-precision falls back to what auto gives: bfloat16 where the CPU has it
-    policy, _ = choose_policy("auto", gpu=False, cpu_bf16=_cpu_has_native_bfloat16())
+    policy = "mixed_bfloat16" if _cpu_has_native_bfloat16() else "float32"
     assert f"--mixed-precision needs a GPU: training in {policy} on the CPU" in capsys.readouterr().out
     import keras
 
